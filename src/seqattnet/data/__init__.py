@@ -1,0 +1,1 @@
+"""Reading annotations and features, the built-in synthetic dataset, and batching."""

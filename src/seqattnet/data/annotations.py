@@ -1,0 +1,177 @@
+"""Ground-truth readers for the formats users already have. numpy and the standard library only.
+
+- ActivityNet JSON: {"database": {id: {"subset", "duration", "annotations": [{"segment", "label"}]}}}
+  (also ActionFormer's THUMOS14 file, whose subsets are "Validation" / "Test" and which adds "fps").
+- BMN pair: `anet_anno_action.json` ({id: {"duration_second", "annotations", ...}}) with
+  `video_info_new.csv` (columns video, numFrame, seconds, fps, rfps, subset, featureFrame) for subsets.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..structures import AnnotationSet, VideoAnnotation, canonical_video_id
+
+
+def open_text(path: str | Path):
+    """Open a text file, transparently un-gzipping `*.gz`."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError.at(path, "file not found")
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def load_json(path: str | Path) -> Any:
+    with open_text(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise InputError.at(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+
+
+def read_annotations(path: str | Path, info_csv: str | Path | None = None) -> AnnotationSet:
+    """Read ground truth from any supported format, chosen by the file's content.
+
+    `info_csv` is BMN's `video_info_new.csv`; when omitted for a BMN annotation file, a file of that
+    name (or `.csv.gz`) beside it is used.
+    """
+    path = Path(path)
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise InputError.at(path, f"expected a JSON object at the top level, got {type(data).__name__}")
+    if "database" in data:
+        return _from_activitynet(data["database"], path)
+    if info_csv is None:
+        for name in ("video_info_new.csv", "video_info_new.csv.gz"):
+            if (path.parent / name).exists():
+                info_csv = path.parent / name
+                break
+    if info_csv is None:
+        raise InputError.at(
+            path, "no 'database' key (ActivityNet format) and no video_info_new.csv beside it (BMN format)"
+        )
+    return _from_bmn(data, path, Path(info_csv))
+
+
+def _number(value: Any, source: Path, video: str, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError.at(source, f"expected a number, got {value!r}", video=video, field=field)
+    if not math.isfinite(value):
+        raise InputError.at(source, f"expected a finite number, got {value!r}", video=video, field=field)
+    return float(value)
+
+
+def _field(entry: dict, key: str, source: Path, video: str) -> Any:
+    if not isinstance(entry, dict):
+        raise InputError.at(source, f"expected an object, got {type(entry).__name__}", video=video)
+    if key not in entry:
+        raise InputError.at(source, "missing", video=video, field=key)
+    return entry[key]
+
+
+def _instances(entry: dict, source: Path, video: str, duration: float) -> tuple[np.ndarray, list[str]]:
+    annotations = _field(entry, "annotations", source, video)
+    if not isinstance(annotations, list):
+        raise InputError.at(source, "expected a list", video=video, field="annotations")
+    segments, labels = [], []
+    for i, ann in enumerate(annotations):
+        where = f"annotations[{i}]"
+        segment = _field(ann, "segment", source, video)
+        if not isinstance(segment, list) or len(segment) != 2:
+            raise InputError.at(source, f"expected [start, end], got {segment!r}", video=video, field=f"{where}.segment")
+        start = _number(segment[0], source, video, f"{where}.segment")
+        end = _number(segment[1], source, video, f"{where}.segment")
+        if end < start:
+            raise InputError.at(source, f"end {end} < start {start}", video=video, field=f"{where}.segment")
+        label = _field(ann, "label", source, video)
+        if not isinstance(label, str) or not label:
+            raise InputError.at(source, f"expected a class name, got {label!r}", video=video, field=f"{where}.label")
+        segments.append((start, end))
+        labels.append(label)
+    return np.asarray(segments, dtype=np.float64).reshape(-1, 2), labels
+
+
+def _from_activitynet(database: Any, source: Path) -> AnnotationSet:
+    if not isinstance(database, dict):
+        raise InputError.at(source, "expected an object of videos", field="database")
+    videos: dict[str, VideoAnnotation] = {}
+    for raw_id, entry in database.items():
+        video_id = canonical_video_id(raw_id)
+        if video_id in videos:
+            raise InputError.at(source, "duplicated video id (with and without 'v_')", video=raw_id)
+        subset = _field(entry, "subset", source, raw_id)
+        if not isinstance(subset, str):
+            raise InputError.at(source, f"expected a string, got {subset!r}", video=raw_id, field="subset")
+        duration = _number(_field(entry, "duration", source, raw_id), source, raw_id, "duration")
+        segments, labels = _instances(entry, source, raw_id, duration)
+        fps = entry.get("fps")
+        fps = None if fps is None else _number(fps, source, raw_id, "fps")
+        videos[video_id] = VideoAnnotation(video_id, subset.lower(), duration, segments, labels, fps)
+    return AnnotationSet(videos, _classes(videos), str(source))
+
+
+def _from_bmn(data: dict, source: Path, info_csv: Path) -> AnnotationSet:
+    info = read_video_info(info_csv)
+    videos: dict[str, VideoAnnotation] = {}
+    for raw_id, entry in data.items():
+        video_id = canonical_video_id(raw_id)
+        if video_id not in info:
+            raise InputError.at(info_csv, "video of the annotation file has no row here", video=raw_id)
+        duration = _number(_field(entry, "duration_second", source, raw_id), source, raw_id, "duration_second")
+        segments, labels = _instances(entry, source, raw_id, duration)
+        row = info[video_id]
+        videos[video_id] = VideoAnnotation(video_id, row["subset"], duration, segments, labels, row["fps"])
+    return AnnotationSet(videos, _classes(videos), str(source))
+
+
+def read_video_info(path: str | Path) -> dict[str, dict[str, Any]]:
+    """BMN's `video_info_new.csv`: per canonical video id, subset, fps, numFrame, seconds, featureFrame."""
+    path = Path(path)
+    with open_text(path) as f:
+        reader = csv.DictReader(f)
+        needed = {"video", "subset", "numFrame", "seconds", "featureFrame", "fps"}
+        missing = needed - set(reader.fieldnames or [])
+        if missing:
+            raise InputError.at(path, f"missing columns {sorted(missing)}")
+        rows = {}
+        for line, row in enumerate(reader, start=2):
+            try:
+                rows[canonical_video_id(row["video"])] = {
+                    "subset": row["subset"].lower(),
+                    "fps": float(row["fps"]),
+                    "num_frames": float(row["numFrame"]),
+                    "seconds": float(row["seconds"]),
+                    "feature_frames": float(row["featureFrame"]),
+                }
+            except ValueError as e:
+                raise InputError.at(path, f"line {line}: {e}", video=row["video"]) from None
+    return rows
+
+
+def _classes(videos: dict[str, VideoAnnotation]) -> list[str]:
+    return sorted({label for video in videos.values() for label in video.labels})
+
+
+def read_class_names(path: str | Path) -> list[str]:
+    """A class list: one name per line (an optional header line 'action' is skipped), or a JSON list."""
+    path = Path(path)
+    if path.suffix == ".json":
+        names = load_json(path)
+    else:
+        with open_text(path) as f:
+            names = [line.strip() for line in f if line.strip()]
+        if names and names[0].lower() == "action":
+            names = names[1:]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputError.at(path, "expected a list of class names")
+    if len(set(names)) != len(names):
+        raise InputError.at(path, "a class name appears twice")
+    return names

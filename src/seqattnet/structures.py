@@ -1,0 +1,80 @@
+"""Plain data shared by every stage: annotations of videos and segment overlap.
+
+Times at these edges are seconds (`*_s`); inside the model they are normalised or snippet units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def canonical_video_id(video_id: str) -> str:
+    """ActivityNet ids appear with BMN's `v_` prefix (`v_QOlSCBRmfWY`) and without it (official JSON).
+
+    Everywhere in this package a leading `v_` is dropped, so both spellings name the same video.
+    THUMOS ids (`video_test_0000004`) do not start with `v_` and are unchanged.
+    """
+    return video_id[2:] if video_id.startswith("v_") else video_id
+
+
+@dataclass
+class VideoAnnotation:
+    """Ground truth of one video.
+
+    segments_s: float64[K, 2] start and end in seconds; labels: K class names.
+    """
+
+    video_id: str
+    subset: str  # lower case: "training", "validation", "testing" (THUMOS "Test" -> "test")
+    duration_s: float
+    segments_s: np.ndarray
+    labels: list[str]
+    fps: float | None = None
+
+    def __post_init__(self) -> None:
+        self.segments_s = np.asarray(self.segments_s, dtype=np.float64).reshape(-1, 2)
+
+
+@dataclass
+class AnnotationSet:
+    """All videos of one annotation source, and the class list in a fixed order."""
+
+    videos: dict[str, VideoAnnotation]
+    classes: list[str]
+    source: str = ""
+    skipped: list[str] = field(default_factory=list)  # one line per video or instance left out, and why
+
+    def subset(self, name: str | None) -> "AnnotationSet":
+        """Videos of one subset (case-insensitive); `None` keeps all."""
+        if name is None:
+            return self
+        wanted = name.lower()
+        videos = {k: v for k, v in self.videos.items() if v.subset == wanted}
+        return AnnotationSet(videos, self.classes, self.source, self.skipped)
+
+    @property
+    def subsets(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for video in self.videos.values():
+            counts[video.subset] = counts.get(video.subset, 0) + 1
+        return counts
+
+    def class_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.classes)}
+
+
+def segment_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Temporal IoU of every segment in `a` with every segment in `b`.
+
+    a: float[N, 2], b: float[M, 2] (start, end) -> float[N, M]. Segments of zero length give IoU 0
+    with everything they do not coincide with.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
+    inter = np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    inter = np.clip(inter, 0.0, None)
+    union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
