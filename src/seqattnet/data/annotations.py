@@ -35,6 +35,8 @@ def load_json(path: str | Path) -> Any:
             return json.load(f)
         except json.JSONDecodeError as e:
             raise InputError.at(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+        except (OSError, UnicodeDecodeError) as e:  # a corrupt .gz, or bytes that are not UTF-8
+            raise InputError.at(path, f"cannot read the file ({e})") from None
 
 
 def read_annotations(path: str | Path, info_csv: str | Path | None = None) -> AnnotationSet:
@@ -123,6 +125,8 @@ def _from_bmn(data: dict, source: Path, info_csv: Path) -> AnnotationSet:
     videos: dict[str, VideoAnnotation] = {}
     for raw_id, entry in data.items():
         video_id = canonical_video_id(raw_id)
+        if video_id in videos:
+            raise InputError.at(source, "duplicated video id (with and without 'v_')", video=raw_id)
         if video_id not in info:
             raise InputError.at(info_csv, "video of the annotation file has no row here", video=raw_id)
         duration = _number(_field(entry, "duration_second", source, raw_id), source, raw_id, "duration_second")

@@ -1,0 +1,218 @@
+"""Typed configuration: dataclasses loaded from YAML (shipped or a path) with `key=value` overrides.
+
+Only `build_*` functions and `from_config` constructors read these; everything else takes explicit
+arguments. Every default below is the paper's or READING.md's ActivityNet choice unless it says otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class ModelConfig:
+    feature_dim: int = 400  # F: TSN 200 RGB + 200 flow
+    temporal_scale: int = 100  # T: snippets every video is rescaled to
+    max_duration: int = 100  # D: longest proposal in snippets (rows of the confidence maps)
+    num_classes: int = 200  # Nc
+    base_channels: int = 256  # Table 1
+    bm_channels: int = 512  # Conv3d output channels, Table 1
+    map_channels: int = 128  # Conv2d channels, Table 1
+    num_samples: int = 32  # N, boundary-matching sample points
+    samples_per_bin: int = 3  # BMN
+    boundary_ratio: float = 0.5  # BM sampling region widened by this x length on each side (BMN)
+    conv_groups: int = 4  # BMN's grouped base / temporal-evaluation convolutions
+    amassment: str = "pad"  # 3D input: "pad" (paper) or "resample"
+    amass_context: float = 0.0  # widen each proposal by this x its length on both sides for the heads (0 = paper)
+    attention: str = "softmax"  # "softmax" (paper), "sigmoid", or "uniform" (ablation: no attention)
+    error_head: bool = True  # False: no boundary refinement (ablation)
+    bm_impl: str = "auto"  # "auto", "sparse", "dense" or "reference" (BMN's direct, slow computation)
+
+
+@dataclass
+class LabelConfig:
+    regions: str = "paper"  # boundary regions: "paper" (Eqs. 2-6, d/10) or "bmn" (t +- 1.5/T)
+    class_iou: float = 0.0  # > 0: candidate cells with IoU >= this also train the class head (0.7 in READING)
+    error_iou: float = 0.5  # cells with IoU >= this train the error head
+    error_per_video: int = 16  # cells sampled per video for the error head
+
+
+@dataclass
+class LossConfig:
+    lambda_r: float = 10.0  # Table 4
+    lambda_te: float = 1.0
+    lambda_cl: float = 1.0
+    lambda_er: float = 1.0
+    lambda_l2: float = 0.001  # L2 penalty lambda_2 * ||theta||^2, applied as weight decay 2 * lambda_2
+    boundary_threshold: float = 0.5  # b_i = g_i > 0.5 for G_S, G_E (paper)
+    map_threshold: float = 0.9  # positive cells of M_CC (BMN)
+
+
+@dataclass
+class InferenceConfig:
+    peak_ratio: float = 0.5  # a boundary is a candidate where it is a local peak or above this x max (BMN)
+    max_candidates: int = 200  # candidates (by proposal confidence) sent to the heads
+    top_k_classes: int = 1  # classes kept per candidate (READING: 1, config 2)
+    refine: bool = True  # apply the error head's offsets
+    soft_nms_sigma: float = 0.4  # Gaussian decay exp(-iou^2 / sigma) (BMN's alpha)
+    soft_nms_t1: float = 0.5  # adaptive IoU threshold t1 + (t2 - t1) * width (BMN)
+    soft_nms_t2: float = 0.9
+    max_detections: int = 100  # kept per video (ActivityNet)
+
+
+@dataclass
+class DataConfig:
+    root: str = ""  # folder the relative paths below are read from ("" = current directory)
+    annotations: str = "annotations.json"  # ActivityNet JSON, BMN anet_anno_action.json or THUMOS JSON
+    video_info: str = ""  # BMN video_info_new.csv ("" = beside the annotations)
+    features: str = "features"  # folder of per-video feature files
+    file_pattern: str = "{video_id}.npy"
+    classes: str = ""  # class list file ("" = the classes found in the annotations, sorted)
+    stride_frames: float = 16.0  # snippet stride in frames (ActivityNet TSN: 16)
+    window_frames: float = 16.0  # frames a snippet covers
+    fps: float = 0.0  # 0 = per-video fps from the annotations
+    rescaled: bool = False  # True: files already hold T rows (BMN's CSV layout)
+    train_subset: str = "training"
+    val_subset: str = "validation"
+    cache: bool = True  # cache the rescaled features in one memory-mappable file
+    synthetic: bool = False  # generate the built-in dataset into `root` when it is missing
+    synthetic_train: int = 1200  # videos of the built-in dataset
+    synthetic_val: int = 300
+    synthetic_classes: int = 20
+    synthetic_groups: int = 5  # groups of confusable classes (at most synthetic_classes)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5  # Table 4
+    batch_size: int = 16  # Table 4
+    lr: float = 0.001  # Table 4, Adam
+    lr_step: int = 0  # > 0: multiply the lr by 0.1 every lr_step epochs (BMN); 0 = constant (paper)
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    num_threads: int = 0  # torch CPU threads (0 = torch's default)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def shipped_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> Config:
+    """A shipped config by name (`activitynet`, `thumos14`, `demo`) or a YAML path, then `key=value` overrides."""
+    path = Path(name_or_path)
+    if not path.suffix and (CONFIG_DIR / f"{path}.yaml").exists():
+        path = CONFIG_DIR / f"{path}.yaml"
+    if not path.exists():
+        raise InputError.at(path, f"no such config file; shipped configs: {', '.join(shipped_configs())}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise InputError.at(path, f"not valid YAML: {e}".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise InputError.at(path, "expected a mapping of sections (model, data, train, ...)")
+    cfg = _build(Config, raw, str(path), "")
+    for item in overrides or []:
+        apply_override(cfg, item)
+    return cfg
+
+
+def _build(cls: type, raw: dict, source: str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in names:
+            raise InputError.at(source, f"unknown key {prefix + key!r}; expected one of {sorted(names)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise InputError.at(source, f"{prefix + key!r} must be a mapping")
+            values[key] = _build(hint, value, source, f"{prefix}{key}.")
+        else:
+            values[key] = _coerce(value, hint, source, prefix + key)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return value
+    raise InputError.at(source, f"{key!r} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def apply_override(cfg: Config, item: str) -> None:
+    """`section.key=value`, e.g. `train.epochs=3`, checked against the dataclass field's type."""
+    if "=" not in item:
+        raise InputError.at("--set", f"expected key=value, got {item!r}")
+    key, value = item.split("=", 1)
+    parts = key.strip().split(".")
+    target: Any = cfg
+    for part in parts[:-1]:
+        if not dataclasses.is_dataclass(target) or not hasattr(target, part):
+            raise InputError.at("--set", f"unknown key {key!r}")
+        target = getattr(target, part)
+    name = parts[-1]
+    if not dataclasses.is_dataclass(target) or name not in {f.name for f in dataclasses.fields(target)}:
+        raise InputError.at("--set", f"unknown key {key!r}; sections: {[f.name for f in dataclasses.fields(Config)]}")
+    hint = typing.get_type_hints(type(target))[name]
+    if dataclasses.is_dataclass(hint):
+        raise InputError.at("--set", f"{key!r} is a section; set one of its keys, e.g. {key}.{dataclasses.fields(hint)[0].name}=...")
+    setattr(target, name, _coerce(yaml.safe_load(value) if value.strip() else "", hint, "--set", key))
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+
+
+def config_from_dict(raw: dict, source: str = "checkpoint") -> Config:
+    return _build(Config, raw, source, "")

@@ -1,0 +1,254 @@
+"""Per-video feature files, and the mapping between seconds, snippets and the T grid.
+
+A feature file holds one row per snippet: float[n_snippets, F]. Snippet i was computed from the
+frames [i·stride, i·stride + window) and stands at the centre of that window:
+
+    c_i = (i·stride + window/2) / fps                      seconds
+    i(t) = (t·fps − window/2) / stride                      its inverse (a fractional index)
+
+The model sees every video on a grid of T cells. Cell t is the normalised interval [t/T, (t+1)/T)
+of the video, with u = seconds / duration_s, and its value is the features linearly interpolated at
+the cell centre
+
+    τ_t = (t + 0.5) / T · duration_s                        seconds
+
+(held at the first / last snippet outside the snippets' range). BMN's CSV layout is already on such a
+grid (exactly T rows); it passes through unchanged.
+
+Formats: `.npy`, `.npz` (one array, or the key "feats" / "features"), `.pt` (a tensor), `.csv`
+(BMN: header f0 … f399, one row per snippet) and HDF5 (one dataset per video, needs h5py).
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..structures import canonical_video_id
+
+FEATURE_SUFFIXES = (".npy", ".npz", ".pt", ".csv")
+_NPZ_KEYS = ("feats", "features")
+
+
+# --- time mapping -------------------------------------------------------------------------------
+
+
+def snippet_times_s(n: int, stride_frames: float, window_frames: float, fps: float) -> np.ndarray:
+    """Centres of snippets 0 … n−1 in seconds: c_i = (i·stride + window/2) / fps -> float64[n]."""
+    return index_to_seconds(np.arange(n, dtype=np.float64), stride_frames, window_frames, fps)
+
+
+def index_to_seconds(i, stride_frames: float, window_frames: float, fps: float):
+    """Snippet index (may be fractional) -> seconds at its centre. Inverse of `seconds_to_index`."""
+    return (np.asarray(i, dtype=np.float64) * stride_frames + window_frames / 2.0) / fps
+
+
+def seconds_to_index(t_s, stride_frames: float, window_frames: float, fps: float):
+    """Seconds -> fractional snippet index whose centre is at t_s. Inverse of `index_to_seconds`."""
+    return (np.asarray(t_s, dtype=np.float64) * fps - window_frames / 2.0) / stride_frames
+
+
+def num_snippets(duration_s: float, fps: float, stride_frames: float, window_frames: float) -> int:
+    """Snippets a feature extractor yields for a video: floor((duration·fps − window) / stride) + 1, at least 1."""
+    frames = duration_s * fps
+    return max(1, int(np.floor((frames - window_frames) / stride_frames + 1e-9)) + 1)
+
+
+def grid_centres_s(duration_s: float, T: int) -> np.ndarray:
+    """Centres of the T grid cells in seconds: τ_t = (t + 0.5)/T · duration_s -> float64[T]."""
+    return (np.arange(T, dtype=np.float64) + 0.5) / T * duration_s
+
+
+def seconds_to_cell(t_s, duration_s: float, T: int) -> np.ndarray:
+    """The grid cell holding time t_s: floor(t_s / duration_s · T), clipped to [0, T−1] -> int64."""
+    cell = np.floor(np.asarray(t_s, dtype=np.float64) / duration_s * T).astype(np.int64)
+    return np.clip(cell, 0, T - 1)
+
+
+# --- rescaling ----------------------------------------------------------------------------------
+
+
+def rescale_to_grid(
+    features: np.ndarray, times_s: np.ndarray, duration_s: float, T: int, *, already_rescaled: bool = False
+) -> np.ndarray:
+    """Features of n snippets at times_s -> the T grid, by linear interpolation at the cell centres.
+
+    features: float[n, F]; times_s: float[n], increasing -> float32[F, T]. Cell centres before the
+    first snippet take its value, after the last one the last snippet's. With `already_rescaled`
+    (BMN's CSV layout) the n = T rows are returned transposed, unchanged.
+    """
+    features = np.asarray(features)
+    n = features.shape[0]
+    if already_rescaled:
+        if n != T:
+            raise ValueError(f"features marked as already rescaled have {n} rows, expected T = {T}")
+        return np.ascontiguousarray(features.T, dtype=np.float32)  # (F, T)
+    times_s = np.asarray(times_s, dtype=np.float64)
+    if times_s.shape != (n,):
+        raise ValueError(f"times_s has shape {times_s.shape}, expected ({n},)")
+    if n == 1:
+        return np.repeat(features.T.astype(np.float32), T, axis=1)  # (F, T)
+    tau = np.clip(grid_centres_s(duration_s, T), times_s[0], times_s[-1])
+    hi = np.clip(np.searchsorted(times_s, tau, side="right"), 1, n - 1)  # first snippet after τ
+    lo = hi - 1
+    w = ((tau - times_s[lo]) / (times_s[hi] - times_s[lo])).astype(np.float32)  # (T,)
+    grid = features[lo] * (1.0 - w)[:, None] + features[hi] * w[:, None]  # (T, F)
+    return np.ascontiguousarray(grid.T, dtype=np.float32)  # (F, T)
+
+
+# --- readers ------------------------------------------------------------------------------------
+
+
+def read_feature_file(path: str | Path, *, expected_dim: int | None = None, video: str | None = None) -> np.ndarray:
+    """Read one video's features -> float32[n_snippets, F], validated.
+
+    Raises InputError naming the file (and video) when it is missing, unreadable, not 2-D, empty,
+    holds NaN/inf, or its feature dimension differs from `expected_dim`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError.at(path, "feature file not found", video=video)
+    suffix = path.suffix.lower()
+    if suffix not in FEATURE_SUFFIXES:
+        raise InputError.at(path, f"unknown feature format {suffix!r}; expected one of {FEATURE_SUFFIXES}", video=video)
+    try:
+        raw = _LOADERS[suffix](path)
+    except _BadContent as e:
+        raise InputError.at(path, str(e), video=video) from None
+    except (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise InputError.at(path, f"cannot read the features ({type(e).__name__}: {e})", video=video) from None
+    return check_features(raw, path, video=video, expected_dim=expected_dim)
+
+
+def read_hdf5_features(
+    h5_path: str | Path, video_id: str, *, expected_dim: int | None = None
+) -> np.ndarray:
+    """One video's features from an HDF5 file holding a dataset per video (key `v_<id>` or `<id>`).
+
+    A group under that key is also accepted when it holds a "feats" / "features" dataset.
+    -> float32[n_snippets, F], validated as in `read_feature_file`.
+    """
+    try:
+        import h5py
+    except ImportError:
+        raise InputError.at(h5_path, "reading HDF5 features needs h5py: pip install seqattnet[hdf5]") from None
+    h5_path = Path(h5_path)
+    if not h5_path.is_file():
+        raise InputError.at(h5_path, "feature file not found", video=video_id)
+    try:
+        with h5py.File(h5_path, "r") as f:
+            keys = [k for k in _id_spellings(video_id) if k in f]
+            if not keys:
+                raise InputError.at(h5_path, f"no dataset for this video (tried {_id_spellings(video_id)})", video=video_id)
+            node = f[keys[0]]
+            if isinstance(node, h5py.Group):
+                inner = [k for k in _NPZ_KEYS if k in node]
+                if not inner:
+                    raise InputError.at(h5_path, f"group has no {_NPZ_KEYS} dataset", video=video_id)
+                node = node[inner[0]]
+            raw = node[()]
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError) as e:
+        raise InputError.at(h5_path, f"cannot read the features ({type(e).__name__}: {e})", video=video_id) from None
+    return check_features(raw, h5_path, video=video_id, expected_dim=expected_dim)
+
+
+def check_features(raw: object, source: object, *, video: str | None = None, expected_dim: int | None = None) -> np.ndarray:
+    """Validate an array read from `source` -> float32[n_snippets, F]."""
+    array = np.asarray(raw)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise InputError.at(source, f"features must be numbers, got dtype {array.dtype}", video=video)
+    check_shape(array.shape, source, video=video, expected_dim=expected_dim)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: reported below
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    finite = np.isfinite(array)
+    if not finite.all():
+        rows, cols = np.nonzero(~finite)
+        first = ", ".join(f"[{r}, {c}]" for r, c in zip(rows[:3], cols[:3]))
+        raise InputError.at(
+            source,
+            f"{rows.size} non-finite values (NaN or inf, in float32) in {np.unique(rows).size} of "
+            f"{array.shape[0]} snippets; first at [snippet, feature] {first}",
+            video=video,
+        )
+    return array
+
+
+def check_shape(shape: tuple[int, ...], source: object, *, video: str | None = None, expected_dim: int | None = None) -> None:
+    """Raise InputError unless shape is [n_snippets > 0, expected_dim]."""
+    if len(shape) != 2:
+        raise InputError.at(source, f"features must be 2-D [n_snippets, F], got shape {shape}", video=video)
+    if shape[0] == 0:
+        raise InputError.at(source, f"no snippets (shape {shape})", video=video)
+    if expected_dim is not None and shape[1] != expected_dim:
+        hint = " (transposed? the layout is [n_snippets, F])" if shape[0] == expected_dim else ""
+        raise InputError.at(source, f"feature dimension {shape[1]}, expected {expected_dim}{hint}; shape {shape}", video=video)
+
+
+def find_feature_file(feature_dir: Path, video_id: str, file_pattern: str = "{video_id}.npy") -> Path | None:
+    """The file of a video in feature_dir, trying the id as `v_<id>` and `<id>`; None if neither exists."""
+    for spelling in _id_spellings(video_id):
+        path = feature_dir / file_pattern.format(video_id=spelling)
+        if path.is_file():
+            return path
+    return None
+
+
+def _id_spellings(video_id: str) -> list[str]:
+    canonical = canonical_video_id(video_id)
+    return [f"v_{canonical}", canonical]
+
+
+class _BadContent(Exception):
+    """A loader read the file but found no feature array in it; read_feature_file adds the file and video."""
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def _load_npz(path: Path) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        keys = list(archive.keys())
+        if len(keys) == 1:
+            return archive[keys[0]]
+        for key in _NPZ_KEYS:
+            if key in archive:
+                return archive[key]
+    raise _BadContent(f"holds arrays {keys}; expected one array or one named {_NPZ_KEYS}")
+
+
+def _load_pt(path: Path) -> np.ndarray:
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict):
+        obj = next((obj[k] for k in _NPZ_KEYS if k in obj), obj)
+    if not isinstance(obj, torch.Tensor):
+        raise _BadContent(f"expected a tensor (or a dict with {_NPZ_KEYS}), got {type(obj).__name__}")
+    return obj.detach().float().numpy() if obj.is_floating_point() else obj.numpy()
+
+
+def _load_csv(path: Path) -> np.ndarray:
+    """BMN's layout: a header line (f0, f1, …) then one comma-separated row per snippet."""
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+        has_header = bool(first.strip()) and not _is_number(first.split(",")[0])
+        f.seek(0)
+        return np.loadtxt(f, delimiter=",", skiprows=1 if has_header else 0, dtype=np.float64, ndmin=2)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_LOADERS = {".npy": _load_npy, ".npz": _load_npz, ".pt": _load_pt, ".csv": _load_csv}

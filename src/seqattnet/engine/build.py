@@ -1,0 +1,79 @@
+"""The one place that turns a Config into datasets, a model and an optimiser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..config import Config
+from ..data.annotations import read_annotations, read_class_names
+from ..data.dataset import FeatureSpec, VideoDataset
+from ..errors import InputError
+from ..model import SeqAttNet
+from ..structures import AnnotationSet
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError.at("train.device", "CUDA was asked for but torch sees no GPU; use cpu or auto")
+    return torch.device(name)
+
+
+def data_path(cfg: Config, relative: str) -> Path:
+    path = Path(relative)
+    return path if path.is_absolute() or not cfg.data.root else Path(cfg.data.root) / path
+
+
+def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
+    """Generate the built-in dataset into data.root when the config asks for it and it is missing."""
+    if not cfg.data.synthetic or data_path(cfg, cfg.data.annotations).exists():
+        return
+    from ..data.synthetic import generate_synthetic_dataset
+
+    generate_synthetic_dataset(Path(cfg.data.root), num_train=cfg.data.synthetic_train,
+                               num_val=cfg.data.synthetic_val, num_classes=cfg.data.synthetic_classes,
+                               num_groups=min(cfg.data.synthetic_groups, cfg.data.synthetic_classes),
+                               feature_dim=cfg.model.feature_dim, seed=cfg.train.seed, progress=progress)
+
+
+def load_ground_truth(cfg: Config) -> tuple[AnnotationSet, list[str]]:
+    """All annotations and the class list (from data.classes, else the annotations' sorted classes)."""
+    info = data_path(cfg, cfg.data.video_info) if cfg.data.video_info else None
+    annotations = read_annotations(data_path(cfg, cfg.data.annotations), info)
+    classes = read_class_names(data_path(cfg, cfg.data.classes)) if cfg.data.classes else annotations.classes
+    if len(classes) != cfg.model.num_classes:
+        raise InputError.at(cfg.data.classes or cfg.data.annotations,
+                            f"{len(classes)} classes, but model.num_classes is {cfg.model.num_classes}; "
+                            f"set --set model.num_classes={len(classes)}")
+    return annotations, classes
+
+
+def feature_spec(cfg: Config) -> FeatureSpec:
+    return FeatureSpec(cfg.model.feature_dim, cfg.data.stride_frames, cfg.data.window_frames,
+                       cfg.data.fps or None, cfg.data.rescaled)
+
+
+def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes: list[str]) -> VideoDataset:
+    videos = annotations.subset(subset)
+    if not videos.videos:
+        raise InputError.at(annotations.source, f"no videos in subset {subset!r}; subsets: {annotations.subsets}")
+    cache = None
+    if cfg.data.cache:
+        cache = data_path(cfg, f"cache/{subset}_T{cfg.model.temporal_scale}.npy")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+    return VideoDataset(videos, data_path(cfg, cfg.data.features), classes, feature_spec(cfg),
+                        cfg.model.temporal_scale, cache_path=cache, file_pattern=cfg.data.file_pattern)
+
+
+def build_model(cfg: Config) -> SeqAttNet:
+    return SeqAttNet.from_config(cfg.model)
+
+
+def build_optimizer(cfg: Config, model: torch.nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    # Eq. 7's lambda_2 ||theta||^2 has gradient 2 lambda_2 theta: Adam's weight_decay adds wd * theta.
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=2 * cfg.loss.lambda_l2)
+    step = cfg.train.lr_step if cfg.train.lr_step > 0 else 10**9
+    return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=0.1)

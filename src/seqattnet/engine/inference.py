@@ -1,0 +1,83 @@
+"""Inference: features -> maps -> candidates -> heads -> scores -> Soft-NMS -> detections in seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..config import InferenceConfig
+from ..model import SeqAttNet
+from ..postprocess.decode import decode_candidates, score_candidates
+from ..postprocess.soft_nms import batched_soft_nms
+
+
+@dataclass
+class Detections:
+    """Detections of one video, best first."""
+
+    video_id: str
+    segments_s: np.ndarray  # float64 (M, 2) seconds
+    scores: np.ndarray  # (M,)
+    labels: np.ndarray  # int64 (M,) class index
+
+    def to_results(self, classes: list[str]) -> list[dict]:
+        """Entries of the ActivityNet result JSON."""
+        return [{"label": classes[int(l)], "score": float(s), "segment": [float(a), float(b)]}
+                for (a, b), s, l in zip(self.segments_s, self.scores, self.labels)]
+
+
+def _pad_by_video(values: torch.Tensor, video_index: torch.Tensor, num_videos: int,
+                  fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows grouped by video into (V, M, ...) with a validity mask (V, M); rows keep their order."""
+    counts = torch.bincount(video_index, minlength=num_videos)
+    width = int(counts.max()) if len(counts) and counts.max() > 0 else 1
+    order = torch.argsort(video_index, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(len(video_index), device=values.device) - starts[video_index[order]]
+    padded = values.new_full((num_videos, width) + values.shape[1:], fill)
+    padded[video_index[order], slot] = values[order]
+    valid = torch.zeros(num_videos, width, dtype=torch.bool, device=values.device)
+    valid[video_index[order], slot] = True
+    return padded, valid
+
+
+@torch.no_grad()
+def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durations_s: torch.Tensor,
+           cfg: InferenceConfig) -> list[Detections]:
+    """features: Tensor[B, F, T]; durations_s: Tensor[B] -> one Detections per video (at most max_detections)."""
+    B = features.shape[0]
+    maps = model(features)
+    candidates = decode_candidates(maps.start, maps.end, maps.confidence, peak_ratio=cfg.peak_ratio,
+                                   max_candidates=cfg.max_candidates)
+    heads = model.heads(features, candidates.proposals)
+    scored = score_candidates(candidates, heads.offsets if cfg.refine else None, heads.class_log_probs,
+                              model.temporal_scale, top_k_classes=cfg.top_k_classes)
+    segments, valid = _pad_by_video(scored.segments_norm.float(), scored.video_index, B)
+    scores, _ = _pad_by_video(scored.scores.float(), scored.video_index, B)
+    labels, _ = _pad_by_video(scored.labels, scored.video_index, B)
+    # Class-agnostic Gaussian Soft-NMS with BMN's adaptive threshold, on normalised segments (Sec. 3.6.1)
+    kept = batched_soft_nms(segments, scores, valid, labels, method="gaussian", sigma=cfg.soft_nms_sigma,
+                            adaptive=(cfg.soft_nms_t1, cfg.soft_nms_t2), top_k=cfg.max_detections)
+    out = []
+    for b in range(B):
+        ok = kept.valid[b]
+        duration = float(durations_s[b])
+        out.append(Detections(video_ids[b], (kept.segments[b][ok].double() * duration).cpu().numpy(),
+                              kept.scores[b][ok].cpu().numpy(), kept.labels[b][ok].cpu().numpy()))
+    return out
+
+
+def predict_dataset(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device,
+                    progress: bool = True, desc: str = "predict") -> list[Detections]:
+    model.eval()
+    out: list[Detections] = []
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        out.extend(detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg))
+    return out
+
+
+def to_results(detections: list[Detections], classes: list[str]) -> dict[str, list[dict]]:
+    return {d.video_id: d.to_results(classes) for d in detections}

@@ -1,0 +1,88 @@
+"""One training epoch: targets from the batch, the two model stages, the loss, a step."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from tqdm import tqdm
+
+from ..config import Config
+from ..data.dataset import Batch
+from ..labels import boundary_targets, confidence_target, head_targets
+from ..losses import seqattnet_loss
+from ..model import SeqAttNet
+from ..model.boundary_matching import valid_cells
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; training stops and keeps the last good checkpoint."""
+
+
+class BatchTargets(NamedTuple):
+    start: torch.Tensor  # (B, T) G_S
+    end: torch.Tensor  # (B, T) G_E
+    confidence: torch.Tensor  # (B, D, T) G_C
+    proposals: torch.Tensor  # long (Pc + Pe, 3): class-head rows first, then error-head rows
+    num_class_rows: int
+    class_labels: torch.Tensor  # long (Pc,)
+    error_offsets: torch.Tensor  # (Pe, 2)
+
+
+def batch_targets(batch: Batch, cfg: Config, generator: torch.Generator | None = None) -> BatchTargets:
+    T, D = cfg.model.temporal_scale, cfg.model.max_duration
+    segments = [s.cpu() for s in batch.segments_norm]
+    labels = [l.cpu() for l in batch.labels]
+    bounds = [boundary_targets(s, T, cfg.labels.regions) for s in segments]
+    heads = head_targets(segments, labels, T, D, class_iou=cfg.labels.class_iou, error_iou=cfg.labels.error_iou,
+                         error_per_video=cfg.labels.error_per_video, generator=generator)
+    device = batch.features.device
+    return BatchTargets(
+        torch.stack([b.start for b in bounds]).to(device),
+        torch.stack([b.end for b in bounds]).to(device),
+        torch.stack([confidence_target(s, T, D) for s in segments]).to(device),
+        torch.cat([heads.class_proposals, heads.error_proposals]).to(device),
+        len(heads.class_proposals),
+        heads.class_labels.to(device),
+        heads.error_offsets.to(device),
+    )
+
+
+def training_loss(model: SeqAttNet, batch: Batch, cfg: Config, generator: torch.Generator | None = None):
+    """The loss terms of one batch (LossTerms)."""
+    targets = batch_targets(batch, cfg, generator)
+    maps = model(batch.features)
+    heads = model.heads(batch.features, targets.proposals)
+    n = targets.num_class_rows
+    heads = heads._replace(class_log_probs=heads.class_log_probs[:n],
+                           offsets=None if heads.offsets is None else heads.offsets[n:])
+    valid = valid_cells(cfg.model.temporal_scale, cfg.model.max_duration).to(batch.features.device)
+    c = cfg.loss
+    return seqattnet_loss(maps, heads, (targets.start, targets.end), targets.confidence, targets.class_labels,
+                          targets.error_offsets, valid, lambda_r=c.lambda_r, lambda_te=c.lambda_te,
+                          lambda_cl=c.lambda_cl, lambda_er=c.lambda_er, boundary_threshold=c.boundary_threshold,
+                          map_threshold=c.map_threshold, generator=generator)
+
+
+def train_one_epoch(model: SeqAttNet, loader, optimizer: torch.optim.Optimizer, cfg: Config, device: torch.device,
+                    epoch: int, generator: torch.Generator | None = None, progress: bool = True) -> dict[str, float]:
+    """Mean of each loss term over the epoch. Raises NonFiniteLoss on a NaN or infinite loss."""
+    model.train()
+    sums: dict[str, float] = {}
+    count = 0
+    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False)
+    for batch in bar:
+        batch = batch.to(device)
+        terms = training_loss(model, batch, cfg, generator)
+        if not math.isfinite(terms.total.item()):
+            raise NonFiniteLoss(f"epoch {epoch}: the loss is {terms.total.item()} (terms: "
+                                + ", ".join(f"{k}={v.item():.4g}" for k, v in terms._asdict().items()) + ")")
+        optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        optimizer.step()
+        for name, value in terms._asdict().items():
+            sums[name] = sums.get(name, 0.0) + value.item()
+        count += 1
+        bar.set_postfix(loss=f"{sums['total'] / count:.3f}")
+    return {name: value / max(count, 1) for name, value in sums.items()}

@@ -1,0 +1,91 @@
+"""The work of `seqattnet evaluate-json`: read both files, pick the subset, evaluate, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ..data.annotations import read_annotations
+from ..errors import InputError
+from ..structures import AnnotationSet
+from .detection import DetectionMetrics, evaluate_detection, format_detection_table
+from .proposal import ProposalMetrics, evaluate_proposals, format_proposal_table
+from .protocols import resolve_tious
+from .results import read_results
+
+
+def evaluate_json_command(
+    ground_truth: str | Path,
+    predictions: str | Path,
+    subset: str | None = None,
+    protocol: str = "activitynet",
+    tious: str | None = None,
+    video_info: str | Path | None = None,
+    proposals: bool = False,
+    ignore_unknown_labels: bool = False,
+    as_json: bool = False,
+    allow_unknown_videos: bool = False,
+    out: TextIO | None = None,
+) -> DetectionMetrics | ProposalMetrics:
+    """Evaluate a result JSON and print a table (and, with `as_json`, one JSON object as the last line).
+
+    subset: None picks "validation" when the file has it, else "test", else every video.
+    tious: "0.5,0.75" overrides the protocol's thresholds (also for --proposals).
+    Predictions on a video absent from the whole ground-truth file raise InputError (usually a wrong
+    file) unless `allow_unknown_videos`: then they are false positives, as in the official code.
+    """
+    out = out or sys.stdout
+    thresholds = resolve_tious(protocol, tious)
+    annotations = read_annotations(ground_truth, video_info)
+    results = read_results(predictions)
+    if not allow_unknown_videos:
+        _check_videos_known(results, annotations, predictions)
+    name = _pick_subset(annotations, subset)
+    evaluated = annotations.subset(name)
+
+    n_predictions = sum(len(p) for p in results.values())
+    outside = sum(len(p) for v, p in results.items() if v not in evaluated.videos)
+    instances = sum(len(v.labels) for v in evaluated.videos.values())
+    print(f"ground truth: {ground_truth} (subset {name or 'all'}: {len(evaluated.videos):,} videos, "
+          f"{instances:,} instances); predictions: {predictions} ({n_predictions:,}, "
+          f"{outside:,} on videos outside the subset)", file=out)
+
+    if proposals:
+        metrics = evaluate_proposals(evaluated, results, tious=thresholds, source=str(predictions))
+        print(format_proposal_table(metrics), file=out)
+        summary = {"AN": metrics.an.tolist(), "AR": metrics.ar.tolist(), "AUC": metrics.auc}
+    else:
+        metrics = evaluate_detection(evaluated, results, thresholds, ignore_unknown_labels=ignore_unknown_labels,
+                                     source=str(predictions))
+        print(f"{len(metrics.classes)} classes; tIoU thresholds {', '.join(f'{t:.2f}' for t in metrics.tious)}",
+              file=out)
+        print(format_detection_table(metrics), file=out)
+        summary = {"tious": [round(float(t), 6) for t in metrics.tious], "mAP": metrics.mAP.tolist(),
+                   "average_mAP": metrics.average_mAP}
+    if as_json:
+        print(json.dumps(summary), file=out)
+    return metrics
+
+
+def _pick_subset(annotations: AnnotationSet, subset: str | None) -> str | None:
+    available = annotations.subsets
+    if subset is None:
+        return next((name for name in ("validation", "test") if name in available), None)
+    if subset.lower() not in available:
+        listed = ", ".join(f"{k} ({v})" for k, v in sorted(available.items()))
+        raise InputError.at(annotations.source, f"no video of subset {subset!r}; the file has: {listed}",
+                            field="subset")
+    return subset.lower()
+
+
+def _check_videos_known(results: dict, annotations: AnnotationSet, source: object) -> None:
+    unknown = [v for v in results if v not in annotations.videos]
+    if unknown:
+        raise InputError.at(
+            source,
+            f"not a video of the ground truth {annotations.source} ({len(unknown)} such videos); check the "
+            "files, or pass --allow-unknown-videos to count their predictions as false positives",
+            video=unknown[0], field="results",
+        )

@@ -1,0 +1,244 @@
+"""Detection mAP with the semantics of the official ActivityNet evaluator (Evaluation/eval_detection.py).
+
+Per class and tIoU threshold: predictions sorted by score (descending; ties keep input order), each
+one matched to the highest-IoU still-unmatched ground-truth instance of its class in its video with
+IoU >= threshold, else a false positive; AP is the all-points interpolated area under the
+precision-recall curve (VOC 2011); mAP averages over the classes present in the evaluated ground truth.
+
+Why it is fast: the greedy matching only interacts inside one (class, video) group, and a prediction
+whose best IoU in its group is below the smallest threshold can never match anything. So all IoUs are
+computed at once, such hopeless predictions are false positives outright, and the rest are matched
+rank by rank, all groups and thresholds together, instead of one prediction at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from ..errors import InputError
+from ..structures import AnnotationSet, canonical_video_id
+from .protocols import TIOUS
+from .results import FlatPredictions, flatten_predictions
+
+_PAIRS_PER_CHUNK = 1 << 21  # bounds the memory of the IoU pairs (~50 MB per chunk)
+
+
+@dataclass
+class DetectionMetrics:
+    """tious: float64[K]; classes: the C ground-truth classes evaluated; ap: float64[C, K];
+    mAP: float64[K] (mean of `ap` over classes); average_mAP: mean of `mAP` over thresholds."""
+
+    tious: np.ndarray
+    classes: list[str]
+    ap: np.ndarray
+    mAP: np.ndarray
+    average_mAP: float
+
+
+@dataclass
+class GroundTruthArrays:
+    """The instances of an AnnotationSet as arrays (M instances, V videos, C classes).
+
+    video: int64[M] index into video_ids; label: int64[M] index into classes; segments_s: float64[M, 2].
+    """
+
+    video_ids: list[str]
+    classes: list[str]
+    video: np.ndarray
+    label: np.ndarray
+    segments_s: np.ndarray
+
+    @classmethod
+    def from_annotations(cls, ground_truth: AnnotationSet) -> "GroundTruthArrays":
+        present = {label for v in ground_truth.videos.values() for label in v.labels}
+        # Only classes with an instance in these videos count (official: taxonomy of the subset).
+        classes = [c for c in ground_truth.classes if c in present] + sorted(present - set(ground_truth.classes))
+        index = {c: i for i, c in enumerate(classes)}
+        video_ids = [canonical_video_id(v) for v in ground_truth.videos]
+        videos = list(ground_truth.videos.values())
+        counts = [len(v.labels) for v in videos]
+        video = np.repeat(np.arange(len(videos)), counts)
+        label = np.asarray([index[name] for v in videos for name in v.labels], dtype=np.int64)
+        segments = np.concatenate([v.segments_s for v in videos]) if videos else np.zeros((0, 2))
+        return cls(video_ids, classes, video, label, segments.reshape(-1, 2))
+
+
+def evaluate_detection(
+    ground_truth: AnnotationSet,
+    results: Mapping[str, list[dict]],
+    tious=TIOUS["activitynet"],
+    *,
+    ignore_unknown_labels: bool = False,
+    source: str = "predictions",
+) -> DetectionMetrics:
+    """mAP of `results` against `ground_truth` (already filtered to the evaluated subset).
+
+    results: video id (with or without `v_`) -> [{"label", "score", "segment": [start_s, end_s]}].
+    Predictions on videos outside `ground_truth` are false positives, as in the official code.
+    A label with no ground-truth instance raises InputError (the official code crashes with a
+    KeyError) unless `ignore_unknown_labels`, which drops those predictions. `source` names the
+    predictions in error messages (usually their file).
+    """
+    tious = np.asarray(tious, dtype=np.float64).reshape(-1)
+    gt = GroundTruthArrays.from_annotations(ground_truth)
+    if len(gt.label) == 0:
+        raise InputError.at(ground_truth.source or "ground truth", "no ground-truth instance in the evaluated videos")
+    flat = flatten_predictions(results, source)
+    label = _class_of_predictions(flat, gt.classes, source, ignore_unknown_labels)
+    video_index = {v: i for i, v in enumerate(gt.video_ids)}
+    video = np.asarray([video_index.get(v, -1) for v in flat.video_ids], dtype=np.int64)[flat.video]
+
+    keep = np.flatnonzero(label >= 0)
+    # Class first, then descending score; lexsort is stable, so equal scores keep input order.
+    order = keep[np.lexsort((-flat.scores[keep], label[keep]))]
+    is_tp = greedy_match(gt, label[order], video[order], flat.segments_s[order], tious)
+    ap = average_precision(label[order], is_tp, np.bincount(gt.label, minlength=len(gt.classes)))
+    mean_ap = ap.mean(axis=0)
+    return DetectionMetrics(tious, gt.classes, ap, mean_ap, float(mean_ap.mean()))
+
+
+def _class_of_predictions(flat: FlatPredictions, classes: list[str], source: object, ignore_unknown: bool) -> np.ndarray:
+    """Class index of every prediction -> int64[P]; -1 for dropped unknown labels."""
+    index = {name: i for i, name in enumerate(classes)}
+    label = np.fromiter((index.get(name, -1) for name in flat.labels), dtype=np.int64, count=len(flat.labels))
+    unknown = np.flatnonzero(label < 0)
+    missing = [i for i in unknown if flat.labels[i] is None]
+    if missing or (len(unknown) and not ignore_unknown):
+        i = missing[0] if missing else unknown[0]
+        where = dict(video=flat.video_ids[flat.video[i]], field=f"[{flat.position[i]}].label")
+        if missing:
+            raise InputError.at(source, "missing (detection needs a class for every prediction)", **where)
+        raise InputError.at(
+            source,
+            f"{flat.labels[i]!r} is not a class of the evaluated ground truth ({len(classes)} classes); "
+            "use --ignore-unknown-labels (ignore_unknown_labels=True) to drop such predictions",
+            **where,
+        )
+    return label
+
+
+def greedy_match(
+    gt: GroundTruthArrays, label: np.ndarray, video: np.ndarray, segments_s: np.ndarray, tious: np.ndarray
+) -> np.ndarray:
+    """True positives of predictions already sorted by (class, descending score).
+
+    label, video: int64[P] (video -1: not in the ground truth); segments_s: float64[P, 2]; tious: float64[K].
+    -> bool[P, K]. Each prediction takes the highest-IoU unmatched instance of its class and video with
+    IoU >= threshold; equal IoUs go to the instance listed first.
+    """
+    n_videos = max(len(gt.video_ids), 1)
+    gt_key = gt.label * n_videos + gt.video
+    gt_order = np.argsort(gt_key, kind="stable")  # instances of one (class, video) group are contiguous
+    gt_key_sorted = gt_key[gt_order]
+    key = np.where(video >= 0, label * n_videos + video, -1)
+    lo = np.searchsorted(gt_key_sorted, key, side="left")
+    hi = np.where(key >= 0, np.searchsorted(gt_key_sorted, key, side="right"), lo)
+
+    pred, cand, iou = _candidate_pairs(lo, hi, gt_order, gt.segments_s, segments_s, tious.min() if len(tious) else 1.0)
+    is_tp = np.zeros((len(label), len(tious)), dtype=bool)
+    locked = np.zeros((len(gt.label), len(tious)), dtype=bool)  # instance already matched, per threshold
+    for rows, cand_r, iou_r in _by_rank_in_group(pred, cand, iou, key):
+        free = (cand_r >= 0)[:, :, None] & (iou_r[:, :, None] >= tious) & ~locked[cand_r]  # (n, Cmax, K)
+        hit = free.any(axis=1)  # (n, K)
+        first = free.argmax(axis=1)  # candidates are sorted by IoU, so the first free one is the best
+        chosen = np.take_along_axis(cand_r, first, axis=1)  # (n, K)
+        is_tp[rows] = hit
+        locked[chosen[hit], np.nonzero(hit)[1]] = True  # one prediction per group at this rank: no clash
+    return is_tp
+
+
+def pairs_in_ranges(lo: np.ndarray, hi: np.ndarray, limit: int = _PAIRS_PER_CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every (i, j) with lo[i] <= j < hi[i], i ascending then j ascending, in chunks of about `limit`.
+
+    lo, hi: int64[N] -> yields (owner int64[S], j int64[S]).
+    """
+    counts = (hi - lo).astype(np.int64)
+    ends = np.cumsum(counts)
+    start = 0
+    while start < len(counts):
+        base = ends[start] - counts[start]
+        stop = max(int(np.searchsorted(ends, base + limit, side="right")), start + 1)
+        c = counts[start:stop]
+        owner = np.repeat(np.arange(start, stop), c)
+        offset = np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
+        yield owner, lo[owner] + offset
+        start = stop
+
+
+def _candidate_pairs(lo, hi, gt_order, gt_segments, segments, min_tiou):
+    """(prediction, instance) pairs of the same group with IoU >= min_tiou, sorted by prediction, then
+    descending IoU, then instance order. -> pred int64[S], instance int64[S], iou float64[S]."""
+    preds, cands, ious = [], [], []
+    for owner, j in pairs_in_ranges(lo, hi):
+        g = gt_order[j]
+        a, b = segments[owner], gt_segments[g]
+        inter = np.clip(np.minimum(a[:, 1], b[:, 1]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
+        union = (a[:, 1] - a[:, 0]) + (b[:, 1] - b[:, 0]) - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(union > 0, inter / union, 0.0)
+        near = iou >= min_tiou
+        preds.append(owner[near]), cands.append(g[near]), ious.append(iou[near])
+    if not preds:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    pred, cand, iou = np.concatenate(preds), np.concatenate(cands), np.concatenate(ious)
+    order = np.lexsort((cand, -iou, pred))
+    return pred[order], cand[order], iou[order]
+
+
+def _by_rank_in_group(pred, cand, iou, key):
+    """Group the candidate predictions by their rank inside their (class, video) group.
+
+    Yields, for rank 0, 1, ...: rows int64[n] (prediction indices, one per group), and their candidates
+    padded to the widest: instance int64[n, Cmax] (-1 = padding), iou float64[n, Cmax].
+    """
+    rows, first = np.unique(pred, return_index=True)  # pred is sorted: runs of one prediction
+    width = np.diff(np.append(first, len(pred)))
+    group_key = key[rows]  # rows ascending = class then score order, so stable sort keeps score order
+    by_group = np.argsort(group_key, kind="stable")
+    sorted_key = group_key[by_group]
+    group_start = np.searchsorted(sorted_key, sorted_key, side="left")
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[by_group] = np.arange(len(rows)) - group_start
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2)) if len(rank) else [0]
+    for r in range(len(bounds) - 1):
+        sel = by_rank[bounds[r]:bounds[r + 1]]
+        cmax = int(width[sel].max())
+        column = np.arange(cmax)
+        valid = column < width[sel][:, None]  # (n, Cmax)
+        at = np.where(valid, first[sel][:, None] + column, 0)
+        yield rows[sel], np.where(valid, cand[at], -1), np.where(valid, iou[at], -np.inf)
+
+
+def average_precision(label: np.ndarray, is_tp: np.ndarray, n_positives: np.ndarray) -> np.ndarray:
+    """All-points interpolated AP (VOC 2011) per class and threshold.
+
+    label: int64[P] sorted ascending, and within a class by descending score; is_tp: bool[P, K];
+    n_positives: int64[C] ground-truth instances per class. -> float64[C, K]. A class without
+    predictions has AP 0.
+
+    The official area sums (recall step) x (precision made non-increasing from the right); recall
+    steps up by 1/n_positives exactly at true positives, so the area is the mean, over all
+    instances, of that envelope at the true positives.
+    """
+    ap = np.zeros((len(n_positives), is_tp.shape[1]))
+    bounds = np.searchsorted(label, np.arange(len(n_positives) + 1))
+    for c in range(len(n_positives)):
+        tp = is_tp[bounds[c]:bounds[c + 1]]
+        if len(tp) == 0:
+            continue
+        precision = np.cumsum(tp, axis=0) / np.arange(1, len(tp) + 1)[:, None]  # (n_c, K)
+        envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+        ap[c] = (envelope * tp).sum(axis=0) / n_positives[c]
+    return ap
+
+
+def format_detection_table(metrics: DetectionMetrics) -> str:
+    """mAP (%) per threshold and the average, one row each."""
+    lines = [f"{'tIoU':>8}  {'mAP (%)':>8}"]
+    lines += [f"{t:>8.2f}  {100 * m:>8.2f}" for t, m in zip(metrics.tious, metrics.mAP)]
+    lines.append(f"{'Average':>8}  {100 * metrics.average_mAP:>8.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""Proposal metrics of the official ActivityNet evaluator (Evaluation/eval_proposal.py): average recall
+against the average number of proposals per video (AR@AN), and the area under that curve.
+
+A ground-truth instance counts as recalled by the top n proposals of its video (ranked by score) when
+one of them overlaps it with tIoU >= threshold; there is no one-to-one matching. The curve has 100
+points, AN = max_avg_proposals * j / 100 for j = 1..100; at point j a video keeps the fraction j/100 of
+its (possibly truncated) proposals. Recall is pooled over all instances and averaged over thresholds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from ..errors import InputError
+from ..structures import AnnotationSet
+from .detection import GroundTruthArrays, pairs_in_ranges
+from .results import flatten_predictions
+
+RECALL_AT = (1, 5, 10, 100)  # the AR@AN values papers quote
+_STEPS = 100  # points on the AR-AN curve, as in the official code
+
+
+@dataclass
+class ProposalMetrics:
+    """an: float64[100] average number of proposals per video; ar: float64[100] average recall (fraction);
+    auc: area under the AR-AN curve divided by max AN (fraction); recall_at: {n: AR@n} for n in 1, 5, 10, 100
+    (those <= max AN); tious: float64[K]; recall: float64[K, 100] recall per threshold."""
+
+    an: np.ndarray
+    ar: np.ndarray
+    auc: float
+    recall_at: dict[int, float]
+    tious: np.ndarray | None = None
+    recall: np.ndarray | None = None
+
+
+def evaluate_proposals(
+    ground_truth: AnnotationSet,
+    results: Mapping[str, list[dict]],
+    max_avg_proposals: int = 100,
+    tious=np.linspace(0.5, 0.95, 10),
+    *,
+    source: str = "proposals",
+) -> ProposalMetrics:
+    """AR@AN and AUC of `results` (labels ignored) against `ground_truth` (the evaluated subset).
+
+    results: video id -> [{"score", "segment": [start_s, end_s]}]. Only videos with at least one
+    ground-truth instance count, as in the official code; proposals on other videos are ignored.
+    """
+    tious = np.asarray(tious, dtype=np.float64).reshape(-1)
+    if int(max_avg_proposals) != max_avg_proposals or max_avg_proposals < 1:
+        raise ValueError(f"max_avg_proposals must be a positive integer, got {max_avg_proposals}")
+    gt = GroundTruthArrays.from_annotations(ground_truth)
+    if len(gt.label) == 0:
+        raise InputError.at(ground_truth.source or "ground truth", "no ground-truth instance in the evaluated videos")
+    flat = flatten_predictions(results, source)
+    first_hit, per_video = _first_hits(gt, flat, tious)
+    # Only videos with ground truth are counted (official: the ids of the ground-truth instances).
+    has_gt = np.bincount(gt.video, minlength=len(gt.video_ids)) > 0
+    counts = np.zeros((len(gt.video_ids), _STEPS), dtype=np.int64)
+    counts[has_gt] = proposal_counts(per_video[has_gt], int(max_avg_proposals))
+    # An instance is recalled at point j when its first hit ranks inside its video's top counts[v, j].
+    recalled = first_hit[:, :, None] < counts[gt.video][:, None, :]  # (M, K, 100)
+    recall = recalled.sum(axis=0) / len(gt.label)  # (K, 100)
+    an = np.arange(1, _STEPS + 1) * max_avg_proposals / _STEPS
+    ar = recall.mean(axis=0)
+    auc = float(_trapezoid(ar, an) / an[-1])
+    recall_at = {n: float(np.interp(n, an, ar)) for n in RECALL_AT if n <= an[-1]}
+    return ProposalMetrics(an, ar, auc, recall_at, tious, recall)
+
+
+def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    """np.trapz (renamed np.trapezoid in numpy 2), written out so that both numpy lines give the same."""
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
+
+
+def proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarray:
+    """How many top proposals each video keeps at each of the 100 points of the curve.
+
+    n_proposals: int64[V] proposals per video (V = videos with ground truth) -> int64[V, 100].
+    The official code first truncates every video to n * max_avg * V / total proposals, then keeps
+    n_trunc * (j/100) * max_avg * V / total_trunc at point j, flooring floats; this does the same
+    arithmetic on integers, so that 100 * 0.29 is 29 and not 28.999999999999996 -> 28.
+    """
+    n = np.asarray(n_proposals, dtype=np.int64)
+    videos, total = len(n), int(n.sum())
+    if total == 0:
+        return np.zeros((videos, _STEPS), dtype=np.int64)
+    n = np.minimum(n, n * max_avg_proposals * videos // total)
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros((videos, _STEPS), dtype=np.int64)
+    j = np.arange(1, _STEPS + 1, dtype=np.int64)
+    return np.minimum(n[:, None], n[:, None] * j * max_avg_proposals * videos // (_STEPS * total))
+
+
+def _first_hits(gt: GroundTruthArrays, flat, tious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank (in its video, by descending score) of the first proposal with IoU >= threshold.
+
+    -> first_hit int64[M, K] per instance and threshold (a huge number when none), and the number of
+    proposals of each ground-truth video int64[V].
+    """
+    video_index = {v: i for i, v in enumerate(gt.video_ids)}
+    video = np.asarray([video_index.get(v, -1) for v in flat.video_ids], dtype=np.int64)[flat.video]
+    keep = np.flatnonzero(video >= 0)
+    # Videos in order, then descending score; equal scores keep input order (lexsort is stable).
+    order = keep[np.lexsort((-flat.scores[keep], video[keep]))]
+    prop_segments = flat.segments_s[order]
+    per_video = np.bincount(video[order], minlength=len(gt.video_ids))
+    video_start = np.cumsum(per_video) - per_video
+
+    never = np.iinfo(np.int64).max
+    first_hit = np.full((len(gt.label), len(tious)), never, dtype=np.int64)
+    lo = video_start[gt.video]
+    for owner, j in pairs_in_ranges(lo, lo + per_video[gt.video], limit=1 << 19):
+        a, b = gt.segments_s[owner], prop_segments[j]
+        inter = np.clip(np.minimum(a[:, 1], b[:, 1]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
+        union = (a[:, 1] - a[:, 0]) + (b[:, 1] - b[:, 0]) - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(union > 0, inter / union, 0.0)
+        rank = np.where(iou[:, None] >= tious, (j - lo[owner])[:, None], never)  # (S, K)
+        # Pairs come grouped by instance, and an instance never spans two chunks.
+        instances, run_start = np.unique(owner, return_index=True)
+        if len(instances):
+            first_hit[instances] = np.minimum.reduceat(rank, run_start, axis=0)
+    return first_hit, per_video
+
+
+def format_proposal_table(metrics: ProposalMetrics) -> str:
+    """AR@n (%) for the standard n, then the AUC (%)."""
+    lines = [f"{'AN':>8}  {'AR (%)':>8}"]
+    lines += [f"{'AR@' + str(n):>8}  {100 * ar:>8.2f}" for n, ar in metrics.recall_at.items()]
+    lines.append(f"{'AUC':>8}  {100 * metrics.auc:>8.2f}")
+    return "\n".join(lines)

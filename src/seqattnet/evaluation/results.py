@@ -1,0 +1,184 @@
+"""The ActivityNet result JSON: `{"version", "results": {video: [{label, score, segment}]}, "external_data"}`.
+
+Reading validates every field and reports the first problem as one line naming the file, the video and
+the field. Video ids go through `canonical_video_id`, so `v_abc` and `abc` are the same video.
+Proposal files are the same format without `label`; it is optional here and required by detection.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..data.annotations import load_json
+from ..errors import InputError
+from ..structures import canonical_video_id
+
+Results = dict[str, list[dict]]
+
+
+def read_results(path: str | Path) -> Results:
+    """Read and validate a result JSON (plain or `.gz`). -> {canonical video id: [prediction]}.
+
+    The predictions are the parsed JSON objects, checked as `validate_results` describes.
+    """
+    path = Path(path)
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise InputError.at(path, f"expected a JSON object at the top level, got {type(data).__name__}")
+    if "results" not in data:
+        raise InputError.at(path, "missing (expected {'results': {video: [{label, score, segment}]}})", field="results")
+    flatten_predictions(data["results"], path)  # the vectorised check; the precise error on a failure
+    return {canonical_video_id(video): predictions for video, predictions in data["results"].items()}
+
+
+def write_results(path: str | Path, results: Mapping[str, list[dict]], external_data: dict | None = None) -> None:
+    """Write a result JSON atomically (temp file in the same folder, then os.replace).
+
+    Scores and segment ends may be numpy or torch scalars; they are written as plain floats, and the
+    ids in canonical form (no `v_`), as the official ground truth spells them.
+    """
+    path = Path(path)
+    plain = {video: [_plain(p) for p in preds] for video, preds in results.items()}
+    plain = validate_results(plain, "results to write")
+    document = {"version": "VERSION 1.3", "results": plain, "external_data": external_data or {}}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            stream = gzip.GzipFile(fileobj=raw, mode="wb") if path.suffix == ".gz" else raw
+            stream.write(json.dumps(document, allow_nan=False).encode("utf-8"))
+            if stream is not raw:
+                stream.close()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plain(prediction: dict) -> dict:
+    out = {"score": float(prediction["score"]), "segment": [float(t) for t in prediction["segment"]]}
+    if prediction.get("label") is not None:
+        out["label"] = str(prediction["label"])
+    return out
+
+
+def validate_results(results: Any, source: object) -> Results:
+    """Check every prediction; return a new dict with canonical ids and plain values.
+
+    Each prediction needs `segment` [start, end] (finite, end >= start, seconds) and `score` (finite,
+    >= 0); `label`, when present, is a non-empty string. Other keys are dropped.
+    """
+    if not isinstance(results, dict):
+        raise InputError.at(source, f"expected an object of videos, got {type(results).__name__}", field="results")
+    clean: Results = {}
+    for raw_id, predictions in results.items():
+        video = canonical_video_id(str(raw_id))
+        if video in clean:
+            raise InputError.at(source, "video appears twice (with and without 'v_')", video=raw_id)
+        if not isinstance(predictions, list):
+            raise InputError.at(source, f"expected a list of predictions, got {type(predictions).__name__}",
+                                video=raw_id)
+        clean[video] = [_checked(p, source, raw_id, i) for i, p in enumerate(predictions)]
+    return clean
+
+
+def _checked(prediction: Any, source: object, video: str, i: int) -> dict:
+    where = f"[{i}]"
+    if not isinstance(prediction, dict):
+        raise InputError.at(source, f"expected an object with label, score, segment; got {prediction!r}",
+                            video=video, field=where)
+    for key in ("segment", "score"):
+        if key not in prediction:
+            raise InputError.at(source, "missing", video=video, field=f"{where}.{key}")
+    segment = prediction["segment"]
+    if not isinstance(segment, (list, tuple, np.ndarray)) or len(segment) != 2:
+        raise InputError.at(source, f"expected [start, end], got {segment!r}", video=video, field=f"{where}.segment")
+    start = _finite(segment[0], source, video, f"{where}.segment")
+    end = _finite(segment[1], source, video, f"{where}.segment")
+    if end < start:
+        raise InputError.at(source, f"end {end} < start {start}", video=video, field=f"{where}.segment")
+    score = _finite(prediction["score"], source, video, f"{where}.score")
+    if score < 0:
+        raise InputError.at(source, f"negative score {score}", video=video, field=f"{where}.score")
+    out = {"score": score, "segment": [start, end]}
+    if "label" in prediction:
+        label = prediction["label"]
+        if not isinstance(label, str) or not label:
+            raise InputError.at(source, f"expected a class name, got {label!r}", video=video, field=f"{where}.label")
+        out["label"] = label
+    return out
+
+
+def _finite(value: Any, source: object, video: str, field: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError.at(source, f"expected a number, got {value!r}", video=video, field=field)
+    if not math.isfinite(value):
+        raise InputError.at(source, f"expected a finite number, got {value!r}", video=video, field=field)
+    return float(value)
+
+
+@dataclass
+class FlatPredictions:
+    """All predictions of a result dict as arrays (P predictions over the videos of `video_ids`).
+
+    video: int64[P] index into video_ids; position: int64[P] index in that video's list;
+    segments_s: float64[P, 2]; scores: float64[P]; labels: P class names (None where absent).
+    """
+
+    video_ids: list[str]
+    video: np.ndarray
+    position: np.ndarray
+    segments_s: np.ndarray
+    scores: np.ndarray
+    labels: list
+
+
+def flatten_predictions(results: Mapping[str, list[dict]], source: object) -> FlatPredictions:
+    """Predictions as arrays, in input order (videos in dict order, then list order).
+
+    A fast path collects the values into lists and checks them vectorised. On any problem (or values
+    that are not plain Python numbers, such as numpy scalars), the slow `validate_results` walks the
+    input: it raises the precise one-line error, or returns plain values for the fast path.
+    """
+    try:
+        return _flatten_plain(results)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return _flatten_plain(validate_results(results, source))
+
+
+def _flatten_plain(results: Mapping[str, list[dict]]) -> FlatPredictions:
+    """The fast path: raises ValueError (or KeyError, TypeError) on anything `validate_results` rejects."""
+    video_ids = [canonical_video_id(raw_id) for raw_id in results]
+    if len(set(video_ids)) != len(video_ids):
+        raise ValueError("a video appears twice")
+    starts, ends, scores, labels, counts = [], [], [], [], []
+    for predictions in results.values():
+        if not isinstance(predictions, list):
+            raise TypeError("expected a list")
+        counts.append(len(predictions))
+        for p in predictions:
+            start, end = p["segment"]
+            starts.append(start)
+            ends.append(end)
+            scores.append(p["score"])
+            labels.append(p.get("label"))
+    if not set(map(type, starts)) | set(map(type, ends)) | set(map(type, scores)) <= {int, float}:
+        raise TypeError("not plain numbers")  # also rejects bool, which numpy would take as 0 or 1
+    if not all(label is None or (type(label) is str and label) for label in set(labels)):
+        raise TypeError("a label is not a non-empty string")
+    starts_a, ends_a, scores_a = (np.asarray(x, dtype=np.float64) for x in (starts, ends, scores))
+    bad = ~np.isfinite(starts_a) | ~np.isfinite(ends_a) | ~np.isfinite(scores_a) | (ends_a < starts_a) | (scores_a < 0)
+    if bad.any():
+        raise ValueError("a bad value")
+    counts_a = np.asarray(counts, dtype=np.int64)
+    video = np.repeat(np.arange(len(video_ids)), counts_a)
+    position = np.arange(len(video)) - np.repeat(np.cumsum(counts_a) - counts_a, counts_a)
+    return FlatPredictions(video_ids, video, position, np.stack([starts_a, ends_a], axis=1), scores_a, labels)

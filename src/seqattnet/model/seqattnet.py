@@ -1,0 +1,63 @@
+"""SeqAttNet (Fig. 5): proposal generation, then error estimation and classification on the 3D input."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .heads import SequentialHead, amass
+from .proposal import ProposalGenerator, ProposalMaps
+
+
+class HeadOutputs(NamedTuple):
+    offsets: torch.Tensor | None  # (P, 2) tanh (delta_s, delta_e) in units of the video (Sec. 3.5.2); None without the error head
+    class_log_probs: torch.Tensor  # (P, Nc) log-softmax class scores (Table 3)
+
+
+class SeqAttNet(nn.Module):
+    """features (B, F, T) -> proposal maps; proposals (P, 3) on the T grid -> refinements and class scores.
+
+    The two stages are separate calls because training feeds ground-truth proposals to the heads
+    (Sec. 3.5.3) and inference feeds the candidates decoded from the maps.
+    """
+
+    def __init__(self, feature_dim: int = 400, temporal_scale: int = 100, max_duration: int = 100,
+                 num_classes: int = 200, *, base_channels: int = 256, bm_channels: int = 512,
+                 map_channels: int = 128, num_samples: int = 32, samples_per_bin: int = 3,
+                 boundary_ratio: float = 0.5, conv_groups: int = 4, amassment: str = "pad",
+                 amass_context: float = 0.0, attention: str = "softmax", error_head: bool = True,
+                 bm_impl: str = "auto"):
+        super().__init__()
+        self.temporal_scale, self.max_duration, self.num_classes = temporal_scale, max_duration, num_classes
+        self.amassment, self.amass_context = amassment, amass_context
+        self.proposals = ProposalGenerator(feature_dim, temporal_scale, max_duration, base_channels=base_channels,
+                                           bm_channels=bm_channels, map_channels=map_channels,
+                                           num_samples=num_samples, samples_per_bin=samples_per_bin,
+                                           boundary_ratio=boundary_ratio, conv_groups=conv_groups,
+                                           bm_impl=bm_impl)
+        # separate attention networks for the two heads (Sec. 3.3)
+        self.error_head = SequentialHead(temporal_scale, feature_dim, 2, attention) if error_head else None
+        self.class_head = SequentialHead(temporal_scale, feature_dim, num_classes, attention)
+
+    @classmethod
+    def from_config(cls, cfg) -> "SeqAttNet":
+        """cfg: seqattnet.config.ModelConfig."""
+        return cls(cfg.feature_dim, cfg.temporal_scale, cfg.max_duration, cfg.num_classes,
+                   base_channels=cfg.base_channels, bm_channels=cfg.bm_channels, map_channels=cfg.map_channels,
+                   num_samples=cfg.num_samples, samples_per_bin=cfg.samples_per_bin,
+                   boundary_ratio=cfg.boundary_ratio, conv_groups=cfg.conv_groups,
+                   amassment=cfg.amassment, amass_context=cfg.amass_context, attention=cfg.attention,
+                   error_head=cfg.error_head, bm_impl=cfg.bm_impl)
+
+    def forward(self, features: torch.Tensor) -> ProposalMaps:
+        """features: Tensor[B, F, T] -> ProposalMaps (start, end: (B, T); confidence: (B, 2, D, T))."""
+        return self.proposals(features)
+
+    def heads(self, features: torch.Tensor, proposals: torch.Tensor) -> HeadOutputs:
+        """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx)."""
+        x, valid = amass(features, proposals, self.amassment, self.amass_context)  # (P, F, T), (P, T)
+        offsets = torch.tanh(self.error_head(x, valid)) if self.error_head is not None else None  # (P, 2)
+        log_probs = torch.log_softmax(self.class_head(x, valid), dim=-1)  # (P, Nc)
+        return HeadOutputs(offsets, log_probs)

@@ -1,0 +1,80 @@
+"""From the network's maps and head outputs to scored, refined detections (Sec. 3.6, READING decision 10)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class Candidates(NamedTuple):
+    proposals: torch.Tensor  # long (P, 3): batch index, start_idx, end_idx (end exclusive) on the T grid
+    confidence: torch.Tensor  # (P,) P = p_s * p_e * M_CC * M_CR
+
+
+def boundary_candidates(prob: torch.Tensor, peak_ratio: float = 0.5) -> torch.Tensor:
+    """bool Tensor[B, T]: snippets whose probability is a local peak or above peak_ratio x the video's max (BMN).
+
+    prob: Tensor[B, T]. The first and last snippet count as peaks when higher than their one neighbour.
+    """
+    left = torch.nn.functional.pad(prob[:, :-1], (1, 0), value=-1.0)  # prob[t - 1]
+    right = torch.nn.functional.pad(prob[:, 1:], (0, 1), value=-1.0)  # prob[t + 1]
+    peak = (prob > left) & (prob > right)
+    high = prob > peak_ratio * prob.max(dim=1, keepdim=True).values
+    return peak | high
+
+
+def decode_candidates(start: torch.Tensor, end: torch.Tensor, confidence: torch.Tensor, *,
+                      peak_ratio: float = 0.5, max_candidates: int = 200) -> Candidates:
+    """Candidate proposals of a batch, the best `max_candidates` per video by proposal confidence.
+
+    start, end: Tensor[B, T]; confidence: Tensor[B, 2, D, T] (M_CR, M_CC). A cell (d, s) is a
+    candidate when s is a start candidate, s + d an end candidate, and s + d < T.
+    """
+    B, T = start.shape
+    D = confidence.shape[2]
+    d = torch.arange(D, device=start.device)[:, None]
+    s = torch.arange(T, device=start.device)[None, :]
+    end_idx = s + d  # (D, T): last snippet of cell (d, s)
+    inside = end_idx < T
+    end_clamped = end_idx.clamp(max=T - 1)
+    start_ok = boundary_candidates(start, peak_ratio)[:, None, :]  # (B, 1, T)
+    end_ok = boundary_candidates(end, peak_ratio)[:, end_clamped]  # (B, D, T)
+    ok = start_ok & end_ok & inside
+    score = start[:, None, :] * end[:, end_clamped] * confidence[:, 0] * confidence[:, 1]  # (B, D, T)
+    score = torch.where(ok, score, torch.full_like(score, -1.0)).reshape(B, D * T)
+    k = min(max_candidates, D * T)
+    top, flat = score.topk(k, dim=1)  # (B, k)
+    keep = top >= 0
+    batch = torch.arange(B, device=start.device)[:, None].expand(B, k)[keep]
+    flat = flat[keep]
+    dur, st = flat // T, flat % T
+    proposals = torch.stack([batch, st, st + dur + 1], dim=1)  # (P, 3)
+    return Candidates(proposals, top[keep])
+
+
+class ScoredSegments(NamedTuple):
+    segments_norm: torch.Tensor  # (M, 2) refined proposal in units of the video
+    scores: torch.Tensor  # (M,) S = P x Cscore (Sec. 3.6)
+    labels: torch.Tensor  # long (M,)
+    video_index: torch.Tensor  # long (M,) batch index
+
+
+def score_candidates(candidates: Candidates, offsets: torch.Tensor | None, class_log_probs: torch.Tensor,
+                     temporal_scale: int, *, top_k_classes: int = 1) -> ScoredSegments:
+    """Refine each candidate with the error head and score it for its top-k classes.
+
+    offsets: Tensor[P, 2] (delta_s, delta_e) in units of the video or None (no refinement);
+    class_log_probs: Tensor[P, Nc]. Refined t = t + T delta in snippets (READING 5), i.e. u + delta
+    in normalised units, clipped to [0, 1]; a refinement that would reverse the segment is dropped.
+    """
+    props = candidates.proposals
+    seg = props[:, 1:].to(class_log_probs.dtype) / temporal_scale  # (P, 2)
+    if offsets is not None:
+        refined = (seg + offsets.to(seg.dtype)).clamp(0.0, 1.0)
+        seg = torch.where((refined[:, 1] > refined[:, 0])[:, None], refined, seg)
+    k = min(top_k_classes, class_log_probs.shape[1])
+    class_prob, label = class_log_probs.exp().topk(k, dim=1)  # (P, k)
+    scores = candidates.confidence[:, None] * class_prob  # (P, k)
+    return ScoredSegments(seg.repeat_interleave(k, dim=0), scores.reshape(-1), label.reshape(-1),
+                          props[:, 0].repeat_interleave(k))

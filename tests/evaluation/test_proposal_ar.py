@@ -1,0 +1,88 @@
+"""AR@AN and AUC on hand-computed cases, and the integer arithmetic of the proposal counts."""
+
+import numpy as np
+import pytest
+
+from seqattnet.evaluation import evaluate_proposals, format_proposal_table
+from seqattnet.evaluation.proposal import proposal_counts
+
+
+def props(*segments):
+    """Proposals ranked in the order given (scores 1, 0.99, ...), without labels."""
+    return [{"score": 1.0 - 0.01 * i, "segment": list(s)} for i, s in enumerate(segments)]
+
+
+def far(n, start=80.0):
+    return [(start + 0.1 * i, start + 0.1 * i + 0.05) for i in range(n)]
+
+
+def test_single_video_hand_computed_auc(make_gt):
+    # 5 proposals on average at most; the 3rd one is the instance. At point j the video keeps
+    # floor(5 j / 100) proposals, so the instance is recalled from j = 60 (AN = 3) on.
+    gt = make_gt({"a": [(0, 10, "x")]})
+    m = evaluate_proposals(gt, {"a": props(*far(2), (0, 10), *far(2, 90))}, max_avg_proposals=5)
+    np.testing.assert_allclose(m.an, np.arange(1, 101) / 20)
+    np.testing.assert_array_equal(m.ar, (np.arange(1, 101) >= 60).astype(float))
+    # Area: half a step of 0.05 rising to 1, then 40 steps of 0.05 at 1 -> 2.025, over AN_max = 5.
+    assert m.auc == pytest.approx(2.025 / 5)
+    assert m.recall_at == {1: 0.0, 5: 1.0}
+
+
+def test_standard_recall_at(make_gt):
+    # a: its instance is the top proposal; b: its instance is the 10th proposal; 100 proposals each.
+    gt = make_gt({"a": [(0, 10, "x")], "b": [(50, 60, "y")]})
+    results = {
+        "a": props((0, 10), *far(99)),
+        "b": props(*far(9), (50, 60), *far(90, 70)),
+    }
+    m = evaluate_proposals(gt, results)
+    assert m.recall_at == {1: 0.5, 5: 0.5, 10: 1.0, 100: 1.0}
+    # AR 0.5 on AN 1..9, 1 from AN 10: 8 * 0.5 + 0.75 + 90 = 94.75 over AN 1..100, divided by 100.
+    assert m.auc == pytest.approx(0.9475)
+    np.testing.assert_allclose(m.an, np.arange(1, 101))
+
+
+def test_recall_is_averaged_over_thresholds(make_gt):
+    # IoU 0.72 reaches the thresholds 0.50 ... 0.70 (5 of 10): average recall 0.5 everywhere.
+    gt = make_gt({"a": [(0, 10, "x")]})
+    m = evaluate_proposals(gt, {"a": props((0, 7.2))}, max_avg_proposals=1)
+    np.testing.assert_allclose(m.recall[:, -1], [1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    assert m.recall_at == {1: 0.5}
+
+
+def test_proposals_on_other_videos_are_ignored(make_gt):
+    gt = make_gt({"a": [(0, 10, "x")]})
+    base = evaluate_proposals(gt, {"a": props(*far(4), (0, 10))}, max_avg_proposals=5)
+    # The official code would count these 100 in its truncation ratio and keep 0 of video a's proposals.
+    more = evaluate_proposals(gt, {"a": props(*far(4), (0, 10)), "t": props(*far(100))}, max_avg_proposals=5)
+    np.testing.assert_array_equal(base.ar, more.ar)
+    assert base.recall_at[5] == 1.0
+
+
+def test_videos_without_proposals_count(make_gt):
+    gt = make_gt({"a": [(0, 10, "x")], "b": [(0, 10, "x"), (20, 30, "x")]})
+    m = evaluate_proposals(gt, {"a": props((0, 10))}, max_avg_proposals=1)
+    assert m.recall_at == {1: pytest.approx(1 / 3)}
+    assert evaluate_proposals(gt, {}).auc == 0.0
+
+
+def test_counts_use_exact_integer_arithmetic():
+    counts = proposal_counts(np.array([100, 100, 100]), 100)
+    np.testing.assert_array_equal(counts[0], np.arange(1, 101))
+    assert int(100 * (np.arange(1, 101) / 100.0)[28]) == 28  # the official float arithmetic loses AN 29
+
+
+def test_counts_truncate_to_the_average():
+    # 300 + 100 proposals over 2 videos, 100 on average: the official ratio 0.5 keeps 150 and 50.
+    counts = proposal_counts(np.array([300, 100]), 100)
+    np.testing.assert_array_equal(counts[:, -1], [150, 50])
+    np.testing.assert_array_equal(counts[:, 0], [1, 0])  # floor(150 / 100), floor(50 / 100)
+    np.testing.assert_array_equal(proposal_counts(np.array([0, 0]), 100), np.zeros((2, 100)))
+
+
+def test_format_proposal_table(make_gt):
+    gt = make_gt({"a": [(0, 10, "x")]})
+    text = format_proposal_table(evaluate_proposals(gt, {"a": props((0, 10))}, max_avg_proposals=1))
+    # One proposal per video: below AN = 1 a video keeps floor(j / 100) = 0 of it, so the curve is 0
+    # until its last point and the area is one half-step: 0.5 %.
+    assert text.splitlines() == ["      AN    AR (%)", "    AR@1    100.00", "     AUC      0.50"]

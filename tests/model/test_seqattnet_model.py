@@ -1,0 +1,65 @@
+import pytest
+import torch
+
+from seqattnet.model import SeqAttNet
+from seqattnet.model.heads import SequentialHead, TemporalAttention, amass
+
+
+@pytest.mark.parametrize("T, F, Nc", [(16, 8, 3), (24, 32, 5), (32, 12, 200)])
+def test_shapes(T, F, Nc):
+    model = SeqAttNet(F, T, T, Nc, base_channels=16, bm_channels=8, map_channels=8, num_samples=4)
+    x = torch.randn(2, F, T)
+    maps = model(x)
+    assert maps.start.shape == (2, T) and maps.end.shape == (2, T)
+    assert maps.confidence.shape == (2, 2, T, T)
+    assert 0 <= maps.confidence.min() and maps.confidence.max() <= 1
+    proposals = torch.tensor([[0, 0, T], [1, 3, 5], [1, T - 1, T]])
+    heads = model.heads(x, proposals)
+    assert heads.offsets.shape == (3, 2) and heads.offsets.abs().max() < 1
+    assert heads.class_log_probs.shape == (3, Nc)
+    torch.testing.assert_close(heads.class_log_probs.exp().sum(1), torch.ones(3))
+
+
+def test_paper_parameter_count():
+    model = SeqAttNet(400, 100, 100, 200)
+    total = sum(p.numel() for p in model.parameters())
+    assert sum(p.numel() for p in model.proposals.parameters()) == 4_978_564  # BMN with grouped convolutions
+    assert total == 5_079_968  # the paper's "5M"
+
+
+def test_amass_pads_and_resamples():
+    features = torch.arange(2 * 3 * 6, dtype=torch.float32).reshape(2, 3, 6)
+    proposals = torch.tensor([[0, 1, 4], [1, 0, 6], [1, 5, 6]])
+    x, valid = amass(features, proposals, "pad")
+    assert x.shape == (3, 3, 6)
+    torch.testing.assert_close(x[0, :, :3], features[0, :, 1:4])
+    assert torch.all(x[0, :, 3:] == 0)
+    torch.testing.assert_close(x[1], features[1])
+    torch.testing.assert_close(x[2, :, 0], features[1, :, 5])
+    assert valid.sum(1).tolist() == [3, 6, 1]
+    x, valid = amass(features, proposals, "resample")
+    assert valid.all()
+    # snippets 1..3 of video 0 spread over 6 points: 1, 1.4, 1.8, 2.2, 2.6, 3
+    torch.testing.assert_close(x[0, 0], torch.tensor([1.0, 1.4, 1.8, 2.2, 2.6, 3.0]))
+    torch.testing.assert_close(x[2, 0], features[1, 0, 5].expand(6))
+
+
+def test_attention_softmax_ignores_padding_and_uniform_is_identity():
+    torch.manual_seed(0)
+    att = TemporalAttention(5, "softmax")
+    x = torch.randn(2, 3, 5)
+    valid = torch.tensor([[True, True, False, False, False], [True] * 5])
+    x = x * valid[:, None, :]
+    ax = att(x, valid)
+    logits = att.linear(x)[0, 1, :2]
+    torch.testing.assert_close(ax[0, 1, :2], torch.softmax(logits, 0) * x[0, 1, :2])
+    assert torch.all(ax[0, :, 2:] == 0)
+    assert torch.equal(TemporalAttention(5, "uniform")(x, valid), x)
+
+
+def test_sequential_head_is_equation_1():
+    torch.manual_seed(0)
+    head = SequentialHead(4, 3, 2, attention="uniform")
+    x = torch.randn(1, 3, 4)
+    h = torch.relu(x[0] @ head.time.weight[0] + head.time.bias)  # (F,)
+    torch.testing.assert_close(head(x, torch.ones(1, 4, dtype=torch.bool))[0], head.content(h))
