@@ -1,6 +1,6 @@
 import torch
 
-from seqattnet.labels import (boundary_targets, cell_segments, confidence_target, head_targets,
+from seqattnet.labels import (boundary_targets, cell_segments, confidence_target, head_targets, match_cells,
                               segments_to_indices)
 
 SEG = torch.tensor([[0.2, 0.6]])  # snippets 2..5 of T = 10
@@ -53,7 +53,8 @@ def test_segments_to_indices_round_trip():
 def test_head_targets():
     labels = [torch.tensor([4]), torch.tensor([], dtype=torch.long)]
     segments = [SEG, torch.zeros(0, 2)]
-    t = head_targets(segments, labels, 10, 10, error_iou=0.5, error_per_video=100)
+    matches = [match_cells(s, 10, 10) for s in segments]
+    t = head_targets(segments, labels, matches, 10, error_iou=0.5, error_per_video=100)
     assert t.class_proposals.tolist() == [[0, 2, 6]]
     assert t.class_labels.tolist() == [4]
     # every error row overlaps the segment by >= 0.5 and its target moves it onto the segment
@@ -61,5 +62,5 @@ def test_head_targets():
     assert len(rows) > 5 and torch.all(rows[:, 0] == 0)
     prop = rows[:, 1:].double() / 10
     torch.testing.assert_close(prop + t.error_offsets.double(), SEG.double().expand_as(prop), atol=1e-6, rtol=0)
-    with_candidates = head_targets(segments, labels, 10, 10, class_iou=0.7)
+    with_candidates = head_targets(segments, labels, matches, 10, class_iou=0.7)
     assert len(with_candidates.class_proposals) > 1 and torch.all(with_candidates.class_labels == 4)

@@ -16,7 +16,9 @@ def _add_evaluate_json(sub) -> None:
     )
     p.add_argument("ground_truth", help="ActivityNet JSON, BMN anet_anno_action.json, or THUMOS14 JSON")
     p.add_argument("predictions", help="result JSON: {'results': {video: [{label, score, segment}]}}")
-    p.add_argument("--subset", default=None, help="ground-truth subset to evaluate (default: validation, or test for THUMOS files)")
+    p.add_argument("--subset", default=None,
+                   help="ground-truth subset to evaluate (default: validation if the file has it, else test, "
+                        "else every video; THUMOS14 results are usually reported on --subset test)")
     p.add_argument("--protocol", choices=["activitynet", "thumos"], default="activitynet",
                    help="tIoU thresholds: activitynet 0.50:0.05:0.95 (default), thumos 0.3:0.1:0.7")
     p.add_argument("--tious", default=None, help="comma-separated tIoU thresholds; overrides --protocol")
@@ -65,7 +67,10 @@ def _load(args: argparse.Namespace):
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train SeqAttNet and evaluate it on the validation subset")
-    _config_args(p)
+    _config_args(p, default=None)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last.pt and saved config (--set may change e.g. "
+                        "train.epochs, not the model); without --resume, --config defaults to demo")
     p.add_argument("--out", required=True, help="run folder: checkpoints, resolved config, log, metrics")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's train.seed)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -73,10 +78,37 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from .engine.run import train
+    from .config import load_config
+    from .engine.run import resume_config, train
 
-    report = train(_load(args), args.out, progress=not args.quiet)
-    print(report.table())
+    if args.resume:
+        given = load_config(args.config) if args.config is not None else None
+        cfg = resume_config(args.out, given, args.set)
+    else:
+        args.config = args.config or "demo"
+        cfg = _load(args)
+    report = train(cfg, args.out, progress=not args.quiet, resume=args.resume)
+    if report is not None:  # None on the processes other than rank 0 under torchrun
+        print(report.table())
+
+
+def _check_out(path: str | None) -> None:
+    """Fail before the work, not after it, when an output file cannot be written where asked."""
+    from pathlib import Path
+
+    if path and not Path(path).resolve().parent.is_dir():
+        raise InputError.at("--out", f"folder {str(Path(path).parent)!r} does not exist; create it or choose "
+                            "another path")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
 
 
 def _add_evaluate(sub) -> None:
@@ -95,6 +127,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     from .engine.run import evaluate_checkpoint
     from .evaluation import write_results
 
+    _check_out(args.out)
     report, _ = evaluate_checkpoint(args.checkpoint, args.split, device=args.device, progress=not args.json)
     if args.out:
         write_results(args.out, report.results)
@@ -107,7 +140,8 @@ def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="detect actions in feature files with a trained checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--features", required=True, help="a feature file (.npy, .npz, .pt, .csv) or a folder of them")
-    p.add_argument("--fps", type=float, default=None, help="frames per second of the videos (default: config or 30)")
+    p.add_argument("--fps", type=_positive_float, default=None,
+                   help="frames per second of the videos (default: config or 30)")
     p.add_argument("--out", default="results.json", help="result JSON (ActivityNet format, seconds)")
     p.add_argument("--plot", default=None, metavar="DIR", help="write one timeline PNG per video here")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -119,6 +153,7 @@ def _run_predict(args: argparse.Namespace) -> None:
     from .engine.run import plot_videos, predict_files
     from .evaluation import write_results
 
+    _check_out(args.out)
     detections, classes = predict_files(args.checkpoint, args.features, fps=args.fps, device=args.device)
     write_results(args.out, to_results(detections, classes))
     print(f"{sum(len(d.scores) for d in detections)} detections in {len(detections)} videos -> {args.out}")
@@ -176,11 +211,75 @@ def _run_info(args: argparse.Namespace) -> None:
         print(json.dumps({"total_params": total, "modules": table}))
 
 
+def _error_code(error: Exception) -> int | None:
+    """2 for bad input, 1 for a run that failed for a known reason (a non-finite loss), None: a bug to show."""
+    if isinstance(error, (InputError, FileNotFoundError)):
+        return 2
+    train = sys.modules.get("seqattnet.engine.train")  # only loaded, so only raised, when a command trained
+    if train is not None and isinstance(error, train.NonFiniteLoss):
+        return 1
+    return None
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="speed, memory and FLOPs of the fast path against the dense BMN reference")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--reference-batch", type=int, default=None,
+                   help="batch of the dense reference (default: 2 on the CPU, where 16 needs ~21 GB)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the figures")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> None:
+    import json
+
+    from .benchmark import Setting, format_report, measure
+
+    if args.device == "cuda":
+        from .engine.build import resolve_device
+
+        resolve_device("cuda")
+    report = measure(Setting(batch_size=args.batch_size, repeats=args.repeats), args.device, args.reference_batch)
+    print(format_report(report))
+    if args.json:
+        print(json.dumps(report))
+
+
+def _add_check_data(sub) -> None:
+    p = sub.add_parser("check-data", help="validate a dataset before training and summarise it (exit 2 if training would fail)")
+    _config_args(p, default="activitynet")
+    p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the report")
+    p.set_defaults(run=_run_check_data)
+
+
+def _run_check_data(args: argparse.Namespace) -> None:
+    import json
+
+    from .data.check import check_config
+
+    report = check_config(_load(args))
+    print(report.text())
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    if not report.ok:  # main() turns this into exit code 2
+        raise InputError.at(report.source, f"{len(report.errors)} errors; training would fail (listed above)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line, like every other error (argparse prints the usage block too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seqattnet", description=__doc__)
+    parser = _Parser(prog="seqattnet", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_train, _add_evaluate, _add_predict, _add_evaluate_json, _add_info):
+    for add in (_add_demo, _add_train, _add_evaluate, _add_predict, _add_evaluate_json, _add_info, _add_bench,
+                _add_check_data):
         add(sub)
     return parser
 
@@ -189,11 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         args.run(args)
-    except (InputError, FileNotFoundError) as e:
-        if args.debug:
+    except Exception as e:
+        code = _error_code(e)
+        if args.debug or code is None:
             raise
-        print(f"seqattnet {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        message = str(e).replace("\n", " ")  # one line, whatever the message
+        print(f"seqattnet {args.command}: error: {message}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -62,13 +62,16 @@ class LossConfig:
 @dataclass
 class InferenceConfig:
     peak_ratio: float = 0.5  # a boundary is a candidate where it is a local peak or above this x max (BMN)
-    max_candidates: int = 200  # candidates (by proposal confidence) sent to the heads
+    max_candidates: int = 100  # candidates (by proposal confidence) sent to the heads
     top_k_classes: int = 1  # classes kept per candidate (READING: 1, config 2)
     refine: bool = True  # apply the error head's offsets
     soft_nms_sigma: float = 0.4  # Gaussian decay exp(-iou^2 / sigma) (BMN's alpha)
     soft_nms_t1: float = 0.5  # adaptive IoU threshold t1 + (t2 - t1) * width (BMN)
     soft_nms_t2: float = 0.9
     max_detections: int = 100  # kept per video (ActivityNet)
+    class_scores: str = ""  # video-level classifier scores (CUHK-style JSON, path under data.root); "" = no fusion
+    class_score_fusion: str = "multiply"  # "multiply": score x video score of its class; "replace": BMN's top-k video classes
+    class_score_top_k: int = 2  # video classes per segment with "replace" (BMN: 2)
 
 
 @dataclass
@@ -91,6 +94,10 @@ class DataConfig:
     synthetic_val: int = 300
     synthetic_classes: int = 20
     synthetic_groups: int = 5  # groups of confusable classes (at most synthetic_classes)
+    protocol: str = "activitynet"  # tIoU thresholds of evaluation: "activitynet" 0.5:0.05:0.95, "thumos" 0.3:0.1:0.7
+    windows: bool = False  # True: items are windows of T native snippets (THUMOS14), not whole videos rescaled to T
+    window_overlap: float = 0.5  # share of T two consecutive windows have in common
+    window_min_fraction: float = 0.3  # a segment cut by a window is kept when >= this x min(its length, the window)
 
 
 @dataclass
@@ -102,6 +109,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
     num_threads: int = 0  # torch CPU threads (0 = torch's default)
+    eval_every: int = 0  # > 0: evaluate on data.val_subset every this many epochs and keep best.pt; 0 = only at the end
+    grad_clip: float = 0.0  # > 0: clip the gradients' global L2 norm to this before each step; 0 = off (paper)
+    amp: bool = False  # True: bfloat16 autocast for the forward pass and loss (CPU and CUDA); off = float32 (paper)
 
 
 @dataclass
@@ -194,7 +204,7 @@ def apply_override(cfg: Config, item: str) -> None:
     target: Any = cfg
     for part in parts[:-1]:
         if not dataclasses.is_dataclass(target) or not hasattr(target, part):
-            raise InputError.at("--set", f"unknown key {key!r}")
+            raise InputError.at("--set", f"unknown key {key!r}; sections: {[f.name for f in dataclasses.fields(Config)]}")
         target = getattr(target, part)
     name = parts[-1]
     if not dataclasses.is_dataclass(target) or name not in {f.name for f in dataclasses.fields(target)}:

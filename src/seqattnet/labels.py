@@ -67,18 +67,28 @@ def iou_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
 
 
-def confidence_target(segments_norm: torch.Tensor, temporal_scale: int, max_duration: int) -> torch.Tensor:
-    """G_C (Sec. 3.7.1): max IoU of each map cell's proposal with any ground truth.
+class CellMatches(NamedTuple):
+    iou: torch.Tensor  # (D, T) G_C: best IoU of each map cell's proposal with a ground-truth segment
+    segment: torch.Tensor  # long (D, T): index of that segment (0 where there is none)
 
-    segments_norm: Tensor[K, 2] -> Tensor[D, T]; cells past the video's end (s + d >= T) are 0.
+
+def match_cells(segments_norm: torch.Tensor, temporal_scale: int, max_duration: int) -> CellMatches:
+    """Each map cell's best-overlapping ground-truth segment; `iou` is G_C (Sec. 3.7.1).
+
+    segments_norm: Tensor[K, 2]. Cells past the video's end (s + d >= T) get IoU 0.
     """
     T, D = temporal_scale, max_duration
     if segments_norm.numel() == 0:
-        return torch.zeros(D, T)
+        return CellMatches(torch.zeros(D, T), torch.zeros(D, T, dtype=torch.long))
     cells = cell_segments(T, D)  # (D, T, 2)
-    g = iou_matrix(cells, segments_norm.double()).max(dim=-1).values  # (D, T)
+    iou, segment = iou_matrix(cells, segments_norm.double()).max(dim=-1)  # (D, T)
     inside = cells[..., 1] <= 1.0 + 1e-9
-    return (g * inside).float()
+    return CellMatches((iou * inside).float(), segment)
+
+
+def confidence_target(segments_norm: torch.Tensor, temporal_scale: int, max_duration: int) -> torch.Tensor:
+    """G_C: Tensor[D, T], the max IoU of each map cell's proposal with any ground truth."""
+    return match_cells(segments_norm, temporal_scale, max_duration).iou
 
 
 def segments_to_indices(segments_norm: torch.Tensor, temporal_scale: int) -> torch.Tensor:
@@ -100,22 +110,20 @@ class HeadTargets(NamedTuple):
     error_offsets: torch.Tensor  # (Pe, 2): (ds, de) = ground truth - proposal, in units of the video (Sec. 3.5.2)
 
 
-def head_targets(segments: list[torch.Tensor], labels: list[torch.Tensor], temporal_scale: int, max_duration: int,
-                 *, class_iou: float = 0.0, error_iou: float = 0.5, error_per_video: int = 16,
+def head_targets(segments: list[torch.Tensor], labels: list[torch.Tensor], matches: list[CellMatches],
+                 temporal_scale: int, *, class_iou: float = 0.0, error_iou: float = 0.5, error_per_video: int = 16,
                  generator: torch.Generator | None = None) -> HeadTargets:
     """Which proposals train the heads (READING decision 6), for a batch of B videos.
 
-    segments: B tensors [K_b, 2] normalised; labels: B long tensors [K_b].
+    segments: B tensors [K_b, 2] normalised; labels: B long tensors [K_b]; matches: B `match_cells`.
     Classification: the ground-truth segments themselves (Sec. 3.5.3), plus cells with IoU >= class_iou
     when class_iou > 0, with the label of the segment they overlap most. Error estimation: up to
     `error_per_video` cells with IoU >= error_iou, sampled at random, each with the offsets to its best
     matching segment; the ground-truth segments themselves (offsets ~0) when no cell qualifies.
     """
-    T, D = temporal_scale, max_duration
-    cells = cell_segments(T, D).reshape(-1, 2)  # (D*T, 2)
-    inside = cells[:, 1] <= 1.0 + 1e-9
+    T = temporal_scale
     cls_p, cls_y, err_p, err_o = [], [], [], []
-    for b, (seg, lab) in enumerate(zip(segments, labels)):
+    for b, (seg, lab, match) in enumerate(zip(segments, labels, matches)):
         if seg.numel() == 0:
             continue
         seg = seg.double()
@@ -123,8 +131,7 @@ def head_targets(segments: list[torch.Tensor], labels: list[torch.Tensor], tempo
         gt_rows = torch.cat([torch.full((len(idx), 1), b, dtype=torch.long), idx], dim=1)
         cls_p.append(gt_rows)
         cls_y.append(lab.long())
-        iou = iou_matrix(cells, seg) * inside[:, None]  # (D*T, K)
-        best_iou, best = iou.max(dim=1)
+        best_iou, best = match.iou.flatten(), match.segment.flatten()  # (D*T,)
         if class_iou > 0:
             pick = (best_iou >= class_iou).nonzero().squeeze(1)
             cls_p.append(_cell_rows(pick, b, T))
@@ -136,8 +143,9 @@ def head_targets(segments: list[torch.Tensor], labels: list[torch.Tensor], tempo
             err_p.append(gt_rows)
             err_o.append((seg - idx.double() / T).float())
             continue
-        err_p.append(_cell_rows(pick, b, T))
-        err_o.append((seg[best[pick]] - cells[pick]).float())
+        rows = _cell_rows(pick, b, T)
+        err_p.append(rows)
+        err_o.append((seg[best[pick]] - rows[:, 1:].double() / T).float())
     return HeadTargets(_cat(cls_p, (0, 3)), _cat(cls_y, (0,)), _cat(err_p, (0, 3)), _cat(err_o, (0, 2), torch.float32))
 
 

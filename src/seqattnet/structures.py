@@ -32,6 +32,8 @@ class VideoAnnotation:
     segments_s: np.ndarray
     labels: list[str]
     fps: float | None = None
+    # BMN's corrected duration featureFrame / numFrame × seconds: the span its rescaled features cover
+    feature_duration_s: float | None = None
 
     def __post_init__(self) -> None:
         self.segments_s = np.asarray(self.segments_s, dtype=np.float64).reshape(-1, 2)

@@ -31,7 +31,8 @@ def test_activitynet_json(tmp_path):
         "def": {"subset": "training", "duration": 50.0, "annotations": [{"segment": [0, 5], "label": "Swim"}]},
         "ghi": {"subset": "testing", "duration": 70.0, "annotations": []},
     }
-    gt = read_annotations(dump(tmp_path / "activity_net.json", {"version": "1.3", "taxonomy": [], "database": database}))
+    path = dump(tmp_path / "activity_net.json", {"version": "1.3", "taxonomy": [], "database": database})
+    gt = read_annotations(path)
     assert list(gt.videos) == ["abc", "def", "ghi"]  # `v_` dropped
     assert gt.classes == ["Jump", "Run", "Swim"]
     assert gt.subsets == {"validation": 1, "training": 1, "testing": 1}
@@ -85,9 +86,13 @@ def entry(**changes):
 @pytest.mark.parametrize("database, expected", [
     ({"a": entry(annotations=[{"segment": [3.0, 2.0], "label": "A"}])},
      "video 'a', field 'annotations[0].segment': end 2.0 < start 3.0"),
-    ({"a": entry(annotations=[{"segment": [1.0], "label": "A"}])}, "field 'annotations[0].segment': expected [start, end]"),
-    ({"a": entry(annotations=[{"segment": [1.0, 2.0]}])}, "video 'a', field 'label': missing"),
-    ({"a": entry(annotations=[{"segment": [1.0, 2.0], "label": ""}])}, "field 'annotations[0].label': expected a class"),
+    ({"a": entry(annotations=[{"segment": [1.0], "label": "A"}])},
+     "field 'annotations[0].segment': expected [start, end]"),
+    ({"a": entry(annotations=[{"segment": [1.0, 2.0]}])}, "video 'a', field 'annotations[0].label': missing"),
+    ({"a": entry(annotations=[{"label": "A"}])}, "video 'a', field 'annotations[0].segment': missing"),
+    ({"a": entry(annotations=["A"])}, "video 'a', field 'annotations[0]': expected an object"),
+    ({"a": entry(annotations=[{"segment": [1.0, 2.0], "label": ""}])},
+     "field 'annotations[0].label': expected a class"),
     ({"a": {"subset": "validation", "annotations": []}}, "video 'a', field 'duration': missing"),
     ({"a": entry(duration="long")}, "video 'a', field 'duration': expected a number, got 'long'"),
     ({"a": entry(annotations={})}, "video 'a', field 'annotations': expected a list"),

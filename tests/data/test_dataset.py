@@ -200,8 +200,11 @@ def test_real_bmn_feature_and_its_ground_truth(tmp_path):
     # the segment [0.01, 124.23) s covers the video: it starts in cell 0 and ends in cell 99
     start_s, end_s = video.segments_s[0]
     assert seconds_to_cell(start_s, video.duration_s, 100) == 0 and seconds_to_cell(end_s, video.duration_s, 100) == 99
+    # BMN normalises by the corrected duration featureFrame / numFrame × seconds (video_info_new.csv: 3712, 3718)
+    corrected = 3712 / 3718 * 124.23
+    assert video.feature_duration_s == pytest.approx(corrected) and sample.duration_s == pytest.approx(corrected)
     start_norm, end_norm = sample.segments_norm[0].tolist()
-    assert start_norm == pytest.approx(0.01 / 124.23, abs=1e-6) and end_norm == pytest.approx(1.0, abs=1e-4)
+    assert start_norm == pytest.approx(0.01 / corrected, rel=1e-5) and end_norm == 1.0  # 124.23 s clipped to 124.03 s
     assert int(start_norm * 100) == 0 and min(int(end_norm * 100), 99) == 99
 
 

@@ -78,7 +78,8 @@ def test_default_subset_choice(tmp_path, capsys):
                          "annotations": [{"segment": [3.0, 4.0], "label": "A", "label_id": 0}]},
     }}
     gt = write(tmp_path / "thumos.json", thumos)
-    pred = write(tmp_path / "p.json", {"results": {"video_test_1": [{"label": "A", "score": 1.0, "segment": [3.0, 4.0]}]}})
+    hit = {"label": "A", "score": 1.0, "segment": [3.0, 4.0]}
+    pred = write(tmp_path / "p.json", {"results": {"video_test_1": [hit]}})
     _, out, _ = run(capsys, gt, pred, "--json")
     assert "subset validation: 1 videos" in out and json.loads(out.splitlines()[-1])["average_mAP"] == 0.0
     _, out, _ = run(capsys, gt, pred, "--subset", "Test", "--json")
@@ -136,7 +137,8 @@ def test_unknown_videos_and_labels(files, capsys):
     ("gt", {"database": {"abc": {"subset": "validation", "duration": 9.0,
                                  "annotations": [{"segment": [5.0, 2.0], "label": "run"}]}}},
      "video 'abc', field 'annotations[0].segment': end 2.0 < start 5.0"),
-    ("gt", {"database": {"abc": {"subset": "validation", "annotations": []}}}, "video 'abc', field 'duration': missing"),
+    ("gt", {"database": {"abc": {"subset": "validation", "annotations": []}}},
+     "video 'abc', field 'duration': missing"),
     ("gt", {"videos": {}}, "no 'database' key"),
 ])
 def test_bad_input_is_one_line_with_exit_code_2(files, capsys, which, content, expected):

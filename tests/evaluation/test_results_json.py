@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 
@@ -40,8 +41,12 @@ def test_gzip_round_trip(tmp_path):
 
 def test_failed_write_keeps_the_old_file(tmp_path):
     path = write_json(tmp_path / "r.json", {"results": {}})
-    with pytest.raises(InputError):
-        write_results(path, {"a": [{"label": "x", "score": float("nan"), "segment": [0, 1]}]})
+    bad = [([{"label": "x", "score": float("nan"), "segment": [0, 1]}], "field '[0].score': expected a finite"),
+           ([{"label": "x", "segment": [0, 1]}], "field '[0].score': missing"),
+           ([{"label": 3, "score": 1.0, "segment": [0, 1]}], "field '[0].label': expected a class name, got 3")]
+    for predictions, expected in bad:
+        with pytest.raises(InputError, match=re.escape(expected)):
+            write_results(path, {"a": predictions})
     assert json.loads(path.read_text()) == {"results": {}}
     assert len(list(tmp_path.iterdir())) == 1
 
@@ -95,7 +100,7 @@ def test_parse_tious():
     np.testing.assert_array_equal(parse_tious("0.5, 0.75,0.95"), [0.5, 0.75, 0.95])
     for bad, message in [("", "expected comma-separated"), ("0.5,x", "'x' is not a number"),
                          ("1.5", "outside [0, 1]"), ("nan", "outside [0, 1]")]:
-        with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        with pytest.raises(InputError, match=re.escape(message)):
             parse_tious(bad)
 
 

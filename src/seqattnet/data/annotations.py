@@ -86,14 +86,19 @@ def _instances(entry: dict, source: Path, video: str, duration: float) -> tuple[
     segments, labels = [], []
     for i, ann in enumerate(annotations):
         where = f"annotations[{i}]"
-        segment = _field(ann, "segment", source, video)
+        if not isinstance(ann, dict):
+            raise InputError.at(source, f"expected an object, got {ann!r}", video=video, field=where)
+        for key in ("segment", "label"):
+            if key not in ann:
+                raise InputError.at(source, "missing", video=video, field=f"{where}.{key}")
+        segment = ann["segment"]
         if not isinstance(segment, list) or len(segment) != 2:
             raise InputError.at(source, f"expected [start, end], got {segment!r}", video=video, field=f"{where}.segment")
         start = _number(segment[0], source, video, f"{where}.segment")
         end = _number(segment[1], source, video, f"{where}.segment")
         if end < start:
             raise InputError.at(source, f"end {end} < start {start}", video=video, field=f"{where}.segment")
-        label = _field(ann, "label", source, video)
+        label = ann["label"]
         if not isinstance(label, str) or not label:
             raise InputError.at(source, f"expected a class name, got {label!r}", video=video, field=f"{where}.label")
         segments.append((start, end))
@@ -132,7 +137,8 @@ def _from_bmn(data: dict, source: Path, info_csv: Path) -> AnnotationSet:
         duration = _number(_field(entry, "duration_second", source, raw_id), source, raw_id, "duration_second")
         segments, labels = _instances(entry, source, raw_id, duration)
         row = info[video_id]
-        videos[video_id] = VideoAnnotation(video_id, row["subset"], duration, segments, labels, row["fps"])
+        videos[video_id] = VideoAnnotation(video_id, row["subset"], duration, segments, labels, row["fps"],
+                                           _feature_duration_s(row))
     return AnnotationSet(videos, _classes(videos), str(source))
 
 
@@ -158,6 +164,14 @@ def read_video_info(path: str | Path) -> dict[str, dict[str, Any]]:
             except ValueError as e:
                 raise InputError.at(path, f"line {line}: {e}", video=row["video"]) from None
     return rows
+
+
+def _feature_duration_s(row: dict[str, Any]) -> float | None:
+    """BMN's corrected duration featureFrame / numFrame × seconds: TSN covers only the first featureFrame
+    frames (a multiple of 16), so its 100 rows span this much of the video, not all of it."""
+    if not (row["num_frames"] > 0 and 0 < row["feature_frames"] and row["seconds"] > 0):
+        return None
+    return row["feature_frames"] / row["num_frames"] * row["seconds"]
 
 
 def _classes(videos: dict[str, VideoAnnotation]) -> list[str]:

@@ -55,7 +55,7 @@ class VideoSample:
 @dataclass
 class Batch:
     video_ids: list[str]
-    durations_s: torch.Tensor  # float32 [B]
+    durations_s: torch.Tensor  # float64 [B]: seconds stay exact when detections are mapped back
     features: torch.Tensor  # float32 [B, F, T]
     segments_norm: list[torch.Tensor]  # B × float32 [K_b, 2]
     labels: list[torch.Tensor]  # B × int64 [K_b]
@@ -74,7 +74,7 @@ def collate(samples: list[VideoSample]) -> Batch:
     """Stack B samples; segments and labels stay per-video lists (K differs between videos)."""
     return Batch(
         video_ids=[s.video_id for s in samples],
-        durations_s=torch.tensor([s.duration_s for s in samples], dtype=torch.float32),
+        durations_s=torch.tensor([s.duration_s for s in samples], dtype=torch.float64),
         features=_stack([s.features for s in samples]),  # (B, F, T)
         segments_norm=[s.segments_norm for s in samples],
         labels=[s.labels for s in samples],
@@ -105,6 +105,7 @@ class _Truth:
     fps: float | None
     segments_norm: np.ndarray  # float32 [K, 2]
     labels: np.ndarray  # int64 [K]
+    segments_s: np.ndarray | None = None  # float64 [K, 2] the same segments in seconds, for windows
 
 
 class VideoDataset(torch.utils.data.Dataset):
@@ -178,6 +179,7 @@ class VideoDataset(torch.utils.data.Dataset):
         vid, duration = video.video_id, video.duration_s
         if not (np.isfinite(duration) and duration > 0):
             raise InputError.at(source, f"duration must be positive, got {duration}", video=vid, field="duration")
+        duration = grid_duration_s(video, self.spec)
         fps = self.spec.fps if self.spec.fps is not None else video.fps
         if fps is None and not self.spec.rescaled:
             raise InputError.at(source, "no fps in the annotations and FeatureSpec.fps is not set", video=vid)
@@ -192,20 +194,16 @@ class VideoDataset(torch.utils.data.Dataset):
             if segment is not None:
                 kept_segments.append(segment)
                 kept_labels.append(class_index[label])
-        segments_norm = np.asarray(kept_segments, dtype=np.float64).reshape(-1, 2) / duration
-        return _Truth(vid, float(duration), fps, segments_norm.astype(np.float32), np.asarray(kept_labels, dtype=np.int64))
+        segments_s = np.asarray(kept_segments, dtype=np.float64).reshape(-1, 2)
+        return _Truth(vid, float(duration), fps, (segments_s / duration).astype(np.float32),
+                      np.asarray(kept_labels, dtype=np.int64), segments_s)
 
     def _fit_segment(self, start: float, end: float, duration: float, tolerance_s: float, where: str):
         """[start, end] clipped to the video, or None (recorded in `skipped`) when nothing is left."""
-        if end == start:
-            self.skipped.append(f"{where}: zero-length segment [{start}, {end}] s left out")
-            return None
-        if end <= 0 or start >= duration:
-            self.skipped.append(f"{where}: segment [{start}, {end}] s outside the video (0, {duration}) s left out")
-            return None
-        if start < -tolerance_s or end > duration + tolerance_s:
-            self.skipped.append(f"{where}: segment [{start}, {end}] s clipped to the video's {duration} s")
-        return max(start, 0.0), min(end, duration)
+        segment, note = fit_segment(start, end, duration, tolerance_s)
+        if note:
+            self.skipped.append(f"{where}: {note}")
+        return segment
 
     def _check_file(self, truth: _Truth) -> Path:
         path = find_feature_file(self.feature_dir, truth.video_id, self.file_pattern)
@@ -284,6 +282,28 @@ class VideoDataset(torch.utils.data.Dataset):
     def _write_index(self, tmp: Path, shape: tuple[int, int, int]) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self._cache_key(), f)
+
+
+def grid_duration_s(video: VideoAnnotation, spec: FeatureSpec) -> float:
+    """The seconds the video's features span: for BMN's rescaled rows the corrected duration
+    featureFrame / numFrame × seconds, with which BMN normalises ground truth and maps detections back;
+    otherwise the annotated duration (native snippets carry their own times)."""
+    if spec.rescaled and video.feature_duration_s:
+        return video.feature_duration_s
+    return video.duration_s
+
+
+def fit_segment(start: float, end: float, duration: float, tolerance_s: float) -> tuple[tuple[float, float] | None, str]:
+    """[start, end] s clipped to [0, duration], or None when nothing is left; and why, when it is worth
+    listing (left out, or clipped by more than tolerance_s), else ""."""
+    if end == start:
+        return None, f"zero-length segment [{start}, {end}] s left out"
+    if end <= 0 or start >= duration:
+        return None, f"segment [{start}, {end}] s outside the video (0, {duration}) s left out"
+    note = ""
+    if start < -tolerance_s or end > duration + tolerance_s:
+        note = f"segment [{start}, {end}] s clipped to the video's {duration} s"
+    return (max(start, 0.0), min(end, duration)), note
 
 
 def _index_path(cache_path: Path) -> Path:

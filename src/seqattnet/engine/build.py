@@ -9,6 +9,7 @@ import torch
 from ..config import Config
 from ..data.annotations import read_annotations, read_class_names
 from ..data.dataset import FeatureSpec, VideoDataset
+from ..data.windows import WindowDataset
 from ..errors import InputError
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
@@ -60,6 +61,10 @@ def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes:
     videos = annotations.subset(subset)
     if not videos.videos:
         raise InputError.at(annotations.source, f"no videos in subset {subset!r}; subsets: {annotations.subsets}")
+    if cfg.data.windows:  # native-rate windows: read per window from the files (no grid to cache)
+        return WindowDataset(videos, data_path(cfg, cfg.data.features), classes, feature_spec(cfg),
+                             cfg.model.temporal_scale, overlap=cfg.data.window_overlap,
+                             min_fraction=cfg.data.window_min_fraction, file_pattern=cfg.data.file_pattern)
     cache = None
     if cfg.data.cache:
         cache = data_path(cfg, f"cache/{subset}_T{cfg.model.temporal_scale}.npy")

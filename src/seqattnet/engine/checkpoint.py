@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .. import __version__
@@ -15,9 +17,37 @@ from ..errors import InputError
 from ..model import SeqAttNet
 
 
+def rng_states(generator: torch.Generator | None = None) -> dict:
+    """Every random state a training step reads, so a resumed run draws the same numbers."""
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+              "generator": generator.get_state() if generator is not None else None}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict, generator: torch.Generator | None = None) -> None:
+    """Undo `rng_states`; states a checkpoint lacks (older formats) are left as they are."""
+    if states.get("torch") is not None:
+        torch.set_rng_state(states["torch"])
+    if states.get("numpy") is not None:
+        np.random.set_state(states["numpy"])
+    if states.get("python") is not None:
+        random.setstate(states["python"])
+    if generator is not None and states.get("generator") is not None:
+        generator.set_state(states["generator"])
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
 def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, classes: list[str], *,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None, epoch: int = 0,
-                    metrics: dict | None = None) -> None:
+                    metrics: dict | None = None, generator: torch.Generator | None = None) -> None:
+    """Model, optimizer, scheduler, epoch, config, class list, RNG states and package version in one file.
+
+    Written to a temporary file in the same folder, then renamed over `path`, so a run killed while
+    saving leaves the previous checkpoint whole.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -30,7 +60,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, class
         "metrics": metrics or {},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "rng": {"torch": torch.get_rng_state()},
+        "rng": rng_states(generator),
     }
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -45,13 +75,17 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, class
 def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
-        raise InputError.at(path, "checkpoint not found")
+        raise InputError.at(path, "checkpoint not found; check the path (`seqattnet train --out DIR` writes "
+                            "DIR/last.pt and, with train.eval_every, DIR/best.pt)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # truncated or not a torch file
-        raise InputError.at(path, f"not a readable checkpoint ({type(e).__name__}: {e})".splitlines()[0]) from None
+        reason = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise InputError.at(path, f"not a readable checkpoint ({reason}); the file is truncated or not written by "
+                            "seqattnet: use another checkpoint or train again") from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise InputError.at(path, "not a seqattnet checkpoint (no model weights or config)")
+        raise InputError.at(path, "not a seqattnet checkpoint (no model weights or config); pass a last.pt or "
+                            "best.pt written by `seqattnet train`")
     return state
 
 
@@ -63,6 +97,8 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Se
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise InputError.at(path, "weights do not fit the model of its config: " + str(e).splitlines()[1].strip()
-                            if len(str(e).splitlines()) > 1 else str(e)) from None
+        lines = str(e).splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise InputError.at(path, f"weights do not fit the model of its config ({detail}); the file mixes two "
+                            "models: use a checkpoint written by one `seqattnet train` run") from None
     return model.to(device).eval(), cfg, list(state["classes"])

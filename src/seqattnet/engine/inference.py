@@ -46,8 +46,11 @@ def _pad_by_video(values: torch.Tensor, video_index: torch.Tensor, num_videos: i
 
 @torch.no_grad()
 def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durations_s: torch.Tensor,
-           cfg: InferenceConfig) -> list[Detections]:
-    """features: Tensor[B, F, T]; durations_s: Tensor[B] -> one Detections per video (at most max_detections)."""
+           cfg: InferenceConfig, nms: bool = True) -> list[Detections]:
+    """features: Tensor[B, F, T]; durations_s: Tensor[B] -> one Detections per video (at most max_detections).
+
+    nms=False returns every scored candidate, unsuppressed and in candidate order: windows of one video
+    are merged first and suppressed once (engine/windowed.py)."""
     B = features.shape[0]
     maps = model(features)
     candidates = decode_candidates(maps.start, maps.end, maps.confidence, peak_ratio=cfg.peak_ratio,
@@ -59,23 +62,25 @@ def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durat
     scores, _ = _pad_by_video(scored.scores.float(), scored.video_index, B)
     labels, _ = _pad_by_video(scored.labels, scored.video_index, B)
     # Class-agnostic Gaussian Soft-NMS with BMN's adaptive threshold, on normalised segments (Sec. 3.6.1)
-    kept = batched_soft_nms(segments, scores, valid, labels, method="gaussian", sigma=cfg.soft_nms_sigma,
-                            adaptive=(cfg.soft_nms_t1, cfg.soft_nms_t2), top_k=cfg.max_detections)
+    if nms:
+        kept = batched_soft_nms(segments, scores, valid, labels, method="gaussian", sigma=cfg.soft_nms_sigma,
+                                adaptive=(cfg.soft_nms_t1, cfg.soft_nms_t2), top_k=cfg.max_detections)
+        segments, scores, labels, valid = kept.segments, kept.scores, kept.labels, kept.valid
     out = []
     for b in range(B):
-        ok = kept.valid[b]
+        ok = valid[b]
         duration = float(durations_s[b])
-        out.append(Detections(video_ids[b], (kept.segments[b][ok].double() * duration).cpu().numpy(),
-                              kept.scores[b][ok].cpu().numpy(), kept.labels[b][ok].cpu().numpy()))
+        out.append(Detections(video_ids[b], (segments[b][ok].double() * duration).cpu().numpy(),
+                              scores[b][ok].cpu().numpy(), labels[b][ok].cpu().numpy()))
     return out
 
 
 def predict_dataset(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device,
-                    progress: bool = True, desc: str = "predict") -> list[Detections]:
+                    progress: bool = True, desc: str = "predict", nms: bool = True) -> list[Detections]:
     model.eval()
     out: list[Detections] = []
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        out.extend(detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg))
+        out.extend(detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms))
     return out
 
 

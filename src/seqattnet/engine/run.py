@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
@@ -11,20 +12,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
-from ..config import Config, save_config
+from ..config import Config, apply_override, config_from_dict, save_config
 from ..data.dataset import collate
 from ..errors import InputError
+from ..evaluation.protocols import resolve_tious
 from ..evaluation import (DetectionMetrics, ProposalMetrics, evaluate_detection, evaluate_proposals,
                           format_detection_table, format_proposal_table, write_results)
 from ..model import SeqAttNet
 from ..structures import AnnotationSet, canonical_video_id
+from .build import data_path
 from .build import (build_dataset, build_model, build_optimizer, ensure_synthetic_data, load_ground_truth,
                     resolve_device)
-from .checkpoint import load_model, save_checkpoint
+from .distributed import (DistInfo, cleanup, init_distributed, local_batch_size, main_first,
+                          mean_over_processes, wrap_model)
+from .checkpoint import load_model, read_checkpoint, restore_rng_states, save_checkpoint
 from .inference import Detections, predict_dataset, to_results
-from .train import train_one_epoch
+from .windowed import merge_windows
+from ..postprocess.fusion import fuse_class_scores, read_class_scores
+from .train import NonFiniteLoss, TargetCache, train_one_epoch
 
 log = logging.getLogger("seqattnet")
 
@@ -50,17 +57,29 @@ def parameter_table(model: torch.nn.Module) -> dict[str, int]:
 
 @dataclass
 class EvaluationReport:
-    detection: DetectionMetrics
-    proposals: ProposalMetrics
+    detection: DetectionMetrics | None  # None: the subset has no ground truth (a test server's subset)
+    proposals: ProposalMetrics | None
     results: dict[str, list[dict]]
+    unfused: DetectionMetrics | None = None  # with inference.class_scores: the mAP before fusion
 
     def table(self) -> str:
-        return format_detection_table(self.detection) + "\n\n" + format_proposal_table(self.proposals)
+        if self.detection is None or self.proposals is None:
+            return f"no ground truth in this subset: detections of {len(self.results)} videos, no metrics"
+        table = format_detection_table(self.detection) + "\n\n" + format_proposal_table(self.proposals)
+        if self.unfused is not None:
+            table += (f"\n\naverage mAP with video-level class scores {self.detection.average_mAP:.4f}, "
+                      f"without {self.unfused.average_mAP:.4f}")
+        return table
 
     def summary(self) -> dict:
         d, p = self.detection, self.proposals
-        return {"tious": d.tious.tolist(), "mAP": d.mAP.tolist(), "average_mAP": d.average_mAP,
-                "AR@AN": {str(k): v for k, v in p.recall_at.items()}, "AUC": p.auc}
+        if d is None or p is None:
+            return {"videos": len(self.results), "average_mAP": None}
+        out = {"tious": d.tious.tolist(), "mAP": d.mAP.tolist(), "average_mAP": d.average_mAP,
+               "AR@AN": {str(k): v for k, v in p.recall_at.items()}, "AUC": p.auc}
+        if self.unfused is not None:
+            out["average_mAP_without_class_scores"] = self.unfused.average_mAP
+        return out
 
 
 def _loader(dataset, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None) -> DataLoader:
@@ -69,48 +88,239 @@ def _loader(dataset, batch_size: int, shuffle: bool = False, generator: torch.Ge
 
 def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, classes: list[str], subset: str,
                    device: torch.device, progress: bool = True) -> EvaluationReport:
-    """Detections on every video of `subset` scored against its ground truth (missing videos count as misses)."""
+    """Detections on every video of `subset` scored against its ground truth (missing videos count as misses)
+    at the tIoU thresholds of data.protocol. Windowed data (data.windows) is merged per video first. A
+    subset without any ground-truth instance (ActivityNet's testing) gives detections and no metrics."""
     dataset = build_dataset(cfg, subset, ground_truth, classes)
+    windows = getattr(dataset, "windows", None)
     detections = predict_dataset(model, _loader(dataset, cfg.train.batch_size), cfg.inference, device, progress,
-                                 desc=f"evaluate {subset}")
-    results = to_results(detections, classes)
+                                 desc=f"evaluate {subset}", nms=windows is None)
+    if windows is not None:
+        detections = merge_windows(detections, {w.item_id: w for w in windows}, cfg.inference)
+    results = unfused = to_results(detections, classes)
+    if cfg.inference.class_scores:
+        results = fuse_with_config(unfused, cfg, classes)
     truth = ground_truth.subset(subset)
-    return EvaluationReport(evaluate_detection(truth, results), evaluate_proposals(truth, results), results)
+    if not any(len(v.labels) for v in truth.videos.values()):
+        return EvaluationReport(None, None, results)
+    # Labels come from the model's class list: one without an instance in this subset has no AP to count
+    # in (the official taxonomy is the subset's), so its detections are dropped instead of failing.
+    tious = resolve_tious(cfg.data.protocol)
+    detection = evaluate_detection(truth, results, tious, ignore_unknown_labels=True)
+    before = evaluate_detection(truth, unfused, tious, ignore_unknown_labels=True) if results is not unfused else None
+    return EvaluationReport(detection, evaluate_proposals(truth, unfused), results, before)  # proposals: class-agnostic
 
 
-def train(cfg: Config, out_dir: str | Path, *, progress: bool = True) -> EvaluationReport:
-    """Train from scratch into out_dir (config.yaml, last.pt, train.log, metrics.json, results)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _log_to(out / "train.log")
+def fuse_with_config(results: dict[str, list[dict]], cfg: Config, classes: list[str]) -> dict[str, list[dict]]:
+    """Result entries fused with the video-level class scores of inference.class_scores."""
+    inf = cfg.inference
+    scores = read_class_scores(data_path(cfg, inf.class_scores), classes)
+    return fuse_class_scores(results, scores, classes, inf.class_score_fusion, inf.class_score_top_k, inf.max_detections)
+
+
+TEST_SUBSETS = ("test", "testing")  # never used to pick a checkpoint
+
+
+@dataclass
+class _Run:
+    """What the epochs of one training run share."""
+
+    cfg: Config
+    out: Path
+    info: DistInfo
+    device: torch.device
+    ground_truth: AnnotationSet
+    classes: list[str]
+    model: SeqAttNet
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    progress: bool
+    scalars: object = None  # a TensorBoard SummaryWriter on rank 0 when tensorboard is installed
+    best: float = -1.0  # best validation average mAP so far (train.eval_every > 0)
+
+
+def train(cfg: Config, out_dir: str | Path, *, progress: bool = True,
+          resume: bool = False) -> EvaluationReport | None:
+    """Train into out_dir (config.yaml, last.pt, best.pt, train.log, metrics.json, results, tensorboard/).
+
+    `resume` continues from out_dir/last.pt: weights, optimizer, scheduler, epoch and every RNG state,
+    so on CPU the run ends with the same weights as an uninterrupted one. A non-finite loss raises
+    NonFiniteLoss and leaves the last good last.pt in place. Under torchrun every process calls this
+    (engine/distributed.py); rank 0 evaluates, writes and returns the report, the others return None.
+    """
+    check_val_subset(cfg)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     generator = seed_everything(cfg.train.seed)
-    device = resolve_device(cfg.train.device)
-    ensure_synthetic_data(cfg, progress)
-    ground_truth, classes = load_ground_truth(cfg)
-    train_set = build_dataset(cfg, cfg.data.train_subset, ground_truth, classes)
-    for line in train_set.skipped:
-        log.warning("skipped: %s", line)
-    save_config(cfg, out / "config.yaml")
+    info, device = init_distributed(resolve_device(cfg.train.device))
+    try:
+        return _fit(cfg, Path(out_dir), info, device, generator, progress and info.is_main, resume)
+    finally:
+        cleanup(info)
+
+
+def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator: torch.Generator,
+         progress: bool, resume: bool) -> EvaluationReport | None:
+    with main_first(info):  # rank 0 writes the generated data and the feature caches, the others read them
+        ensure_synthetic_data(cfg, progress)
+        ground_truth, classes = load_ground_truth(cfg)
+        train_set = build_dataset(cfg, cfg.data.train_subset, ground_truth, classes)
+        build_dataset(cfg, cfg.data.val_subset, ground_truth, classes)  # fail now, not after training
+    batch_size = local_batch_size(cfg.train.batch_size, info)
     model = build_model(cfg).to(device)
     optimizer, scheduler = build_optimizer(cfg, model)
-    loader = _loader(train_set, cfg.train.batch_size, shuffle=True, generator=generator)
-    log.info("training on %d videos, %d parameters, device %s", len(train_set),
-             sum(p.numel() for p in model.parameters()), device)
-    for epoch in range(1, cfg.train.epochs + 1):
-        start = time.perf_counter()
-        losses = train_one_epoch(model, loader, optimizer, cfg, device, epoch, generator, progress)
-        scheduler.step()
-        save_checkpoint(out / "last.pt", model, cfg, classes, optimizer=optimizer, scheduler=scheduler,
-                        epoch=epoch, metrics={"loss": losses})
-        log.info("epoch %d/%d  %.0f s  %s", epoch, cfg.train.epochs, time.perf_counter() - start,
-                 "  ".join(f"{k} {v:.4f}" for k, v in losses.items()))
-    report = evaluate_model(model, cfg, ground_truth, classes, cfg.data.val_subset, device, progress)
+    run = _Run(cfg, out, info, device, ground_truth, classes, model, optimizer, scheduler, generator, progress)
+    done = _restore(run) if resume else 0
+    if info.is_main:
+        _start_output(out, cfg)  # only now: bad input above leaves no output folder behind
+        run.scalars = _tensorboard(out)
+        if resume:
+            log.info("resumed from %s after epoch %d", out / "last.pt", done)
+        for line in train_set.skipped:
+            log.warning("skipped: %s", line)
+    sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=cfg.train.seed) if info.enabled else None
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None,
+                        sampler=sampler, collate_fn=collate, generator=generator)
+    log.info("training on %d videos, %d parameters, device %s, %d process(es)", len(train_set),
+             sum(p.numel() for p in model.parameters()), device, info.world_size)
+    trained, cache = wrap_model(model, info, device), TargetCache(cfg)
+    for epoch in range(done + 1, cfg.train.epochs + 1):
+        if sampler is not None:
+            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every process
+        _epoch(run, trained, loader, cache, epoch)
+    return _finish(run) if info.is_main else None
+
+
+def _epoch(run: _Run, trained: torch.nn.Module, loader: DataLoader, cache: TargetCache, epoch: int) -> None:
+    """One epoch of training; on rank 0 also its log line, scalars, optional evaluation and last.pt."""
+    cfg, start = run.cfg, time.perf_counter()
+    try:
+        losses = train_one_epoch(trained, loader, run.optimizer, cfg, run.device, epoch, run.generator,
+                                 run.progress, cache)
+    except NonFiniteLoss as e:
+        raise NonFiniteLoss(_non_finite_message(e, run.out / "last.pt")) from None
+    losses = mean_over_processes(losses, run.info, run.device)
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.scheduler.step()
+    if not run.info.is_main:
+        return
+    _add_scalars(run.scalars, epoch, {**{f"loss/{k}": v for k, v in losses.items()}, "lr": lr})
+    log.info("epoch %d/%d  %.0f s  %s", epoch, cfg.train.epochs, time.perf_counter() - start,
+             "  ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+    if cfg.train.eval_every > 0 and epoch % cfg.train.eval_every == 0 and epoch < cfg.train.epochs:
+        _keep_best(run, _validate(run), epoch)
+    save_checkpoint(run.out / "last.pt", run.model, cfg, run.classes, optimizer=run.optimizer,
+                    scheduler=run.scheduler, epoch=epoch, metrics={"loss": losses, "best_average_mAP": run.best},
+                    generator=run.generator)
+
+
+def _validate(run: _Run) -> EvaluationReport:
+    return evaluate_model(run.model, run.cfg, run.ground_truth, run.classes, run.cfg.data.val_subset, run.device,
+                          run.progress)
+
+
+def _finish(run: _Run) -> EvaluationReport:
+    """The final model on the validation subset: metrics.json, the result JSON, best.pt if it is the best."""
+    cfg, out = run.cfg, run.out
+    report = _validate(run)
+    if cfg.train.eval_every > 0:
+        _keep_best(run, report, cfg.train.epochs)
+    elif report.detection is not None:
+        _add_scalars(run.scalars, cfg.train.epochs, {f"{cfg.data.val_subset}/average_mAP": report.detection.average_mAP})
+    if run.scalars is not None:
+        run.scalars.close()
     write_results(out / f"results_{cfg.data.val_subset}.json", report.results)
     (out / "metrics.json").write_text(json.dumps(report.summary(), indent=2))
-    log.info("validation: average mAP %.4f", report.detection.average_mAP)
+    log.info("%s: %s", cfg.data.val_subset, json.dumps(report.summary()))
     return report
+
+
+def _start_output(out: Path, cfg: Config) -> None:
+    """The run folder with its log and resolved config; stale temporary checkpoints removed."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.pt.*.tmp"):  # left by a run killed while it saved a checkpoint
+        stale.unlink()
+    _log_to(out / "train.log")
+    save_config(cfg, out / "config.yaml")
+
+
+def check_val_subset(cfg: Config) -> None:
+    if cfg.data.val_subset.lower() in TEST_SUBSETS:
+        raise InputError.at("data.val_subset", f"{cfg.data.val_subset!r} is the test subset, which must never pick "
+                            "a checkpoint; set --set data.val_subset=validation and evaluate the test subset "
+                            "afterwards with `seqattnet evaluate --split`")
+
+
+def resume_config(out_dir: str | Path, given: Config | None, overrides: list[str]) -> Config:
+    """The config to resume out_dir with: `given` (from --config) or the saved one, plus `overrides`.
+
+    Refuses when there is no out_dir/last.pt or when the result would build a different model.
+    """
+    path = Path(out_dir) / "last.pt"
+    if not path.exists():
+        raise InputError.at(path, "no checkpoint to resume from; train without --resume to start this run")
+    saved = config_from_dict(read_checkpoint(path)["config"], str(path))
+    cfg = given if given is not None else copy.deepcopy(saved)
+    for item in overrides:
+        apply_override(cfg, item)
+    changed = [f"model.{k}: {v!r} -> {getattr(cfg.model, k)!r}" for k, v in vars(saved.model).items()
+               if getattr(cfg.model, k) != v]
+    if changed:
+        raise InputError.at("--resume", f"the run's model would change ({', '.join(changed)}); resume without "
+                            "those --config/--set values, or train into a new --out")
+    return cfg
+
+
+def _restore(run: _Run) -> int:
+    """Load out/last.pt into the run's model, optimizer, scheduler and RNGs; the epochs it finished."""
+    path = run.out / "last.pt"
+    state = read_checkpoint(path)
+    if list(state["classes"]) != list(run.classes):
+        raise InputError.at(path, f"the checkpoint's class list differs from the dataset's "
+                            f"({_first_difference(list(state['classes']), run.classes)}); resume with the run's data, "
+                            "or train into a new --out")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    restore_rng_states(state["rng"], run.generator)
+    run.best = float(state["metrics"].get("best_average_mAP", -1.0))
+    return int(state["epoch"])
+
+
+def _keep_best(run: _Run, report: EvaluationReport, epoch: int) -> None:
+    """Write best.pt when the validation average mAP beats the best so far."""
+    if report.detection is None:
+        raise InputError.at("data.val_subset", f"{run.cfg.data.val_subset!r} has no ground truth to pick best.pt "
+                            "with; choose a subset with annotations or set train.eval_every=0")
+    mAP = report.detection.average_mAP
+    _add_scalars(run.scalars, epoch, {f"{run.cfg.data.val_subset}/average_mAP": mAP})
+    log.info("epoch %d  %s average mAP %.4f (best before %.4f)", epoch, run.cfg.data.val_subset, mAP, max(run.best, 0))
+    if mAP > run.best:
+        save_checkpoint(run.out / "best.pt", run.model, run.cfg, run.classes, epoch=epoch, metrics=report.summary())
+        run.best = mAP
+
+
+def _non_finite_message(error: NonFiniteLoss, last: Path) -> str:
+    kept = f"kept the last good checkpoint {last}" if last.exists() else "no checkpoint was written"
+    return (f"{error}; training stopped and {kept}; lower train.lr or set train.grad_clip "
+            "(then --resume, or train into a new --out)")
+
+
+def _tensorboard(out: Path):
+    """A SummaryWriter into out/tensorboard, or None when tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("no TensorBoard scalars: pip install 'seqattnet[tensorboard]' to get them")
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _add_scalars(writer, step: int, values: dict[str, float]) -> None:
+    if writer is not None:
+        for name, value in values.items():
+            writer.add_scalar(name, value, step)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, subset: str | None = None, *, device: str = "auto",
@@ -118,11 +328,20 @@ def evaluate_checkpoint(checkpoint: str | Path, subset: str | None = None, *, de
     model, cfg, classes = load_model(checkpoint, resolve_device(device))
     ground_truth, gt_classes = load_ground_truth(cfg)
     if gt_classes != classes:
-        raise InputError.at(checkpoint, "the checkpoint's class list differs from the dataset's "
-                            f"({len(classes)} vs {len(gt_classes)} classes)")
+        raise InputError.at(checkpoint, f"the checkpoint's class list differs from the dataset's "
+                            f"({_first_difference(classes, gt_classes)}); evaluate on the data it was trained "
+                            "with (its config's data.annotations and data.classes)")
     report = evaluate_model(model, cfg, ground_truth, classes, subset or cfg.data.val_subset,
                             next(model.parameters()).device, progress)
     return report, cfg
+
+
+def _first_difference(ours: list[str], theirs: list[str]) -> str:
+    """Where two class lists part: `class 2: 'a' vs 'b'` or `4 vs 5 classes`."""
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a != b:
+            return f"class {i}: {a!r} vs {b!r}"
+    return f"{len(ours)} vs {len(theirs)} classes"
 
 
 def _log_to(path: Path) -> None:

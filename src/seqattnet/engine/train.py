@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data.dataset import Batch
-from ..labels import boundary_targets, confidence_target, head_targets
+from ..labels import BoundaryTargets, CellMatches, boundary_targets, head_targets, match_cells
 from ..losses import seqattnet_loss
 from ..model import SeqAttNet
 from ..model.boundary_matching import valid_cells
@@ -30,18 +30,35 @@ class BatchTargets(NamedTuple):
     error_offsets: torch.Tensor  # (Pe, 2)
 
 
-def batch_targets(batch: Batch, cfg: Config, generator: torch.Generator | None = None) -> BatchTargets:
-    T, D = cfg.model.temporal_scale, cfg.model.max_duration
+class TargetCache:
+    """The fixed targets of each video (G_S, G_E, G_C and cell matches), computed once per run."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self._videos: dict[str, tuple[BoundaryTargets, CellMatches]] = {}
+
+    def __call__(self, video_id: str, segments_norm: torch.Tensor) -> tuple[BoundaryTargets, CellMatches]:
+        if video_id not in self._videos:
+            m = self.cfg.model
+            self._videos[video_id] = (boundary_targets(segments_norm, m.temporal_scale, self.cfg.labels.regions),
+                                      match_cells(segments_norm, m.temporal_scale, m.max_duration))
+        return self._videos[video_id]
+
+
+def batch_targets(batch: Batch, cfg: Config, generator: torch.Generator | None = None,
+                  cache: TargetCache | None = None) -> BatchTargets:
+    cache = cache or TargetCache(cfg)
     segments = [s.cpu() for s in batch.segments_norm]
     labels = [l.cpu() for l in batch.labels]
-    bounds = [boundary_targets(s, T, cfg.labels.regions) for s in segments]
-    heads = head_targets(segments, labels, T, D, class_iou=cfg.labels.class_iou, error_iou=cfg.labels.error_iou,
+    fixed = [cache(video, s) for video, s in zip(batch.video_ids, segments)]
+    heads = head_targets(segments, labels, [m for _, m in fixed], cfg.model.temporal_scale,
+                         class_iou=cfg.labels.class_iou, error_iou=cfg.labels.error_iou,
                          error_per_video=cfg.labels.error_per_video, generator=generator)
     device = batch.features.device
     return BatchTargets(
-        torch.stack([b.start for b in bounds]).to(device),
-        torch.stack([b.end for b in bounds]).to(device),
-        torch.stack([confidence_target(s, T, D) for s in segments]).to(device),
+        torch.stack([b.start for b, _ in fixed]).to(device),
+        torch.stack([b.end for b, _ in fixed]).to(device),
+        torch.stack([m.iou for _, m in fixed]).to(device),
         torch.cat([heads.class_proposals, heads.error_proposals]).to(device),
         len(heads.class_proposals),
         heads.class_labels.to(device),
@@ -49,9 +66,10 @@ def batch_targets(batch: Batch, cfg: Config, generator: torch.Generator | None =
     )
 
 
-def training_loss(model: SeqAttNet, batch: Batch, cfg: Config, generator: torch.Generator | None = None):
+def training_loss(model: SeqAttNet, batch: Batch, cfg: Config, generator: torch.Generator | None = None,
+                  cache: TargetCache | None = None):
     """The loss terms of one batch (LossTerms)."""
-    targets = batch_targets(batch, cfg, generator)
+    targets = batch_targets(batch, cfg, generator, cache)
     maps = model(batch.features)
     heads = model.heads(batch.features, targets.proposals)
     n = targets.num_class_rows
@@ -66,20 +84,29 @@ def training_loss(model: SeqAttNet, batch: Batch, cfg: Config, generator: torch.
 
 
 def train_one_epoch(model: SeqAttNet, loader, optimizer: torch.optim.Optimizer, cfg: Config, device: torch.device,
-                    epoch: int, generator: torch.Generator | None = None, progress: bool = True) -> dict[str, float]:
-    """Mean of each loss term over the epoch. Raises NonFiniteLoss on a NaN or infinite loss."""
+                    epoch: int, generator: torch.Generator | None = None, progress: bool = True,
+                    cache: TargetCache | None = None) -> dict[str, float]:
+    """Mean of each loss term over the epoch. Raises NonFiniteLoss on a NaN or infinite loss.
+
+    `cache` keeps each video's fixed targets between epochs (pass the same one every epoch).
+    `cfg.train.grad_clip` > 0 clips the global gradient norm; `cfg.train.amp` runs the forward pass in bfloat16.
+    """
     model.train()
     sums: dict[str, float] = {}
     count = 0
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False)
     for batch in bar:
         batch = batch.to(device)
-        terms = training_loss(model, batch, cfg, generator)
+        # bfloat16 autocast needs no loss scaling (float32's exponent range), so it is safe on CPU and CUDA.
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.train.amp):
+            terms = training_loss(model, batch, cfg, generator, cache)
         if not math.isfinite(terms.total.item()):
             raise NonFiniteLoss(f"epoch {epoch}: the loss is {terms.total.item()} (terms: "
                                 + ", ".join(f"{k}={v.item():.4g}" for k, v in terms._asdict().items()) + ")")
         optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
+        if cfg.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         optimizer.step()
         for name, value in terms._asdict().items():
             sums[name] = sums.get(name, 0.0) + value.item()

@@ -39,31 +39,32 @@ def evaluate_json_command(
     out = out or sys.stdout
     thresholds = resolve_tious(protocol, tious)
     annotations = read_annotations(ground_truth, video_info)
-    results = read_results(predictions)
+    results = read_results(predictions, check=False)  # evaluate_* check every prediction, naming the file
     if not allow_unknown_videos:
         _check_videos_known(results, annotations, predictions)
     name = _pick_subset(annotations, subset)
     evaluated = annotations.subset(name)
 
+    # Evaluate first: it checks every prediction, so nothing is printed before a bad-input error.
+    if proposals:
+        metrics = evaluate_proposals(evaluated, results, tious=thresholds, source=str(predictions))
+        heading, table = "proposals (labels ignored)", format_proposal_table(metrics)
+        summary = {"AN": metrics.an.tolist(), "AR": metrics.ar.tolist(), "AUC": metrics.auc}
+    else:
+        metrics = evaluate_detection(evaluated, results, thresholds, ignore_unknown_labels=ignore_unknown_labels,
+                                     source=str(predictions))
+        heading = f"{len(metrics.classes)} classes; tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}"
+        table = format_detection_table(metrics)
+        summary = {"tious": [round(float(t), 6) for t in metrics.tious], "mAP": metrics.mAP.tolist(),
+                   "average_mAP": metrics.average_mAP}
     n_predictions = sum(len(p) for p in results.values())
     outside = sum(len(p) for v, p in results.items() if v not in evaluated.videos)
     instances = sum(len(v.labels) for v in evaluated.videos.values())
     print(f"ground truth: {ground_truth} (subset {name or 'all'}: {len(evaluated.videos):,} videos, "
           f"{instances:,} instances); predictions: {predictions} ({n_predictions:,}, "
           f"{outside:,} on videos outside the subset)", file=out)
-
-    if proposals:
-        metrics = evaluate_proposals(evaluated, results, tious=thresholds, source=str(predictions))
-        print(format_proposal_table(metrics), file=out)
-        summary = {"AN": metrics.an.tolist(), "AR": metrics.ar.tolist(), "AUC": metrics.auc}
-    else:
-        metrics = evaluate_detection(evaluated, results, thresholds, ignore_unknown_labels=ignore_unknown_labels,
-                                     source=str(predictions))
-        print(f"{len(metrics.classes)} classes; tIoU thresholds {', '.join(f'{t:.2f}' for t in metrics.tious)}",
-              file=out)
-        print(format_detection_table(metrics), file=out)
-        summary = {"tious": [round(float(t), 6) for t in metrics.tious], "mAP": metrics.mAP.tolist(),
-                   "average_mAP": metrics.average_mAP}
+    print(heading, file=out)
+    print(table, file=out)
     if as_json:
         print(json.dumps(summary), file=out)
     return metrics

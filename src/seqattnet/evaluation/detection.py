@@ -14,6 +14,7 @@ rank by rank, all groups and thresholds together, instead of one prediction at a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -76,16 +77,20 @@ def evaluate_detection(
 ) -> DetectionMetrics:
     """mAP of `results` against `ground_truth` (already filtered to the evaluated subset).
 
-    results: video id (with or without `v_`) -> [{"label", "score", "segment": [start_s, end_s]}].
+    results: video id (with or without `v_`) -> [{"label", "score", "segment": [start_s, end_s]}];
+    tious: float[K].
     Predictions on videos outside `ground_truth` are false positives, as in the official code.
     A label with no ground-truth instance raises InputError (the official code crashes with a
     KeyError) unless `ignore_unknown_labels`, which drops those predictions. `source` names the
     predictions in error messages (usually their file).
     """
     tious = np.asarray(tious, dtype=np.float64).reshape(-1)
+    if len(tious) == 0:
+        raise ValueError("no tIoU threshold given")
     gt = GroundTruthArrays.from_annotations(ground_truth)
     if len(gt.label) == 0:
-        raise InputError.at(ground_truth.source or "ground truth", "no ground-truth instance in the evaluated videos")
+        raise InputError.at(ground_truth.source or "ground truth",
+                            "no ground-truth instance in the evaluated videos")
     flat = flatten_predictions(results, source)
     label = _class_of_predictions(flat, gt.classes, source, ignore_unknown_labels)
     video_index = {v: i for i, v in enumerate(gt.video_ids)}
@@ -100,10 +105,12 @@ def evaluate_detection(
     return DetectionMetrics(tious, gt.classes, ap, mean_ap, float(mean_ap.mean()))
 
 
-def _class_of_predictions(flat: FlatPredictions, classes: list[str], source: object, ignore_unknown: bool) -> np.ndarray:
+def _class_of_predictions(
+    flat: FlatPredictions, classes: list[str], source: object, ignore_unknown: bool
+) -> np.ndarray:
     """Class index of every prediction -> int64[P]; -1 for dropped unknown labels."""
     index = {name: i for i, name in enumerate(classes)}
-    label = np.fromiter((index.get(name, -1) for name in flat.labels), dtype=np.int64, count=len(flat.labels))
+    label = np.asarray(list(map(index.get, flat.labels, repeat(-1))), dtype=np.int64).reshape(-1)
     unknown = np.flatnonzero(label < 0)
     missing = [i for i in unknown if flat.labels[i] is None]
     if missing or (len(unknown) and not ignore_unknown):
@@ -137,7 +144,7 @@ def greedy_match(
     lo = np.searchsorted(gt_key_sorted, key, side="left")
     hi = np.where(key >= 0, np.searchsorted(gt_key_sorted, key, side="right"), lo)
 
-    pred, cand, iou = _candidate_pairs(lo, hi, gt_order, gt.segments_s, segments_s, tious.min() if len(tious) else 1.0)
+    pred, cand, iou = _candidate_pairs(lo, hi, gt_order, gt.segments_s, segments_s, tious.min())
     is_tp = np.zeros((len(label), len(tious)), dtype=bool)
     locked = np.zeros((len(gt.label), len(tious)), dtype=bool)  # instance already matched, per threshold
     for rows, cand_r, iou_r in _by_rank_in_group(pred, cand, iou, key):
@@ -150,7 +157,9 @@ def greedy_match(
     return is_tp
 
 
-def pairs_in_ranges(lo: np.ndarray, hi: np.ndarray, limit: int = _PAIRS_PER_CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def pairs_in_ranges(
+    lo: np.ndarray, hi: np.ndarray, limit: int = _PAIRS_PER_CHUNK
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every (i, j) with lo[i] <= j < hi[i], i ascending then j ascending, in chunks of about `limit`.
 
     lo, hi: int64[N] -> yields (owner int64[S], j int64[S]).
@@ -180,7 +189,9 @@ def _candidate_pairs(lo, hi, gt_order, gt_segments, segments, min_tiou):
         with np.errstate(divide="ignore", invalid="ignore"):
             iou = np.where(union > 0, inter / union, 0.0)
         near = iou >= min_tiou
-        preds.append(owner[near]), cands.append(g[near]), ious.append(iou[near])
+        preds.append(owner[near])
+        cands.append(g[near])
+        ious.append(iou[near])
     if not preds:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     pred, cand, iou = np.concatenate(preds), np.concatenate(cands), np.concatenate(ious)

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..structures import AnnotationSet
 from .detection import GroundTruthArrays, pairs_in_ranges
-from .results import flatten_predictions
+from .results import FlatPredictions, flatten_predictions
 
 RECALL_AT = (1, 5, 10, 100)  # the AR@AN values papers quote
 _STEPS = 100  # points on the AR-AN curve, as in the official code
@@ -49,13 +49,17 @@ def evaluate_proposals(
 
     results: video id -> [{"score", "segment": [start_s, end_s]}]. Only videos with at least one
     ground-truth instance count, as in the official code; proposals on other videos are ignored.
+    tious: float[K]. recall_at interpolates linearly where n is not a point of the AN grid.
     """
     tious = np.asarray(tious, dtype=np.float64).reshape(-1)
+    if len(tious) == 0:
+        raise ValueError("no tIoU threshold given")
     if int(max_avg_proposals) != max_avg_proposals or max_avg_proposals < 1:
         raise ValueError(f"max_avg_proposals must be a positive integer, got {max_avg_proposals}")
     gt = GroundTruthArrays.from_annotations(ground_truth)
     if len(gt.label) == 0:
-        raise InputError.at(ground_truth.source or "ground truth", "no ground-truth instance in the evaluated videos")
+        raise InputError.at(ground_truth.source or "ground truth",
+                            "no ground-truth instance in the evaluated videos")
     flat = flatten_predictions(results, source)
     first_hit, per_video = _first_hits(gt, flat, tious)
     # Only videos with ground truth are counted (official: the ids of the ground-truth instances).
@@ -97,7 +101,7 @@ def proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarr
     return np.minimum(n[:, None], n[:, None] * j * max_avg_proposals * videos // (_STEPS * total))
 
 
-def _first_hits(gt: GroundTruthArrays, flat, tious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _first_hits(gt: GroundTruthArrays, flat: FlatPredictions, tious: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rank (in its video, by descending score) of the first proposal with IoU >= threshold.
 
     -> first_hit int64[M, K] per instance and threshold (a huge number when none), and the number of

@@ -13,6 +13,8 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,18 +27,25 @@ from ..structures import canonical_video_id
 Results = dict[str, list[dict]]
 
 
-def read_results(path: str | Path) -> Results:
+def read_results(path: str | Path, *, check: bool = True) -> Results:
     """Read and validate a result JSON (plain or `.gz`). -> {canonical video id: [prediction]}.
 
     The predictions are the parsed JSON objects, checked as `validate_results` describes.
+    check=False skips that check, for a caller that passes the dict straight to `evaluate_detection` or
+    `evaluate_proposals` (which check it the same way, naming the file given as `source`).
     """
     path = Path(path)
     data = load_json(path)
     if not isinstance(data, dict):
         raise InputError.at(path, f"expected a JSON object at the top level, got {type(data).__name__}")
     if "results" not in data:
-        raise InputError.at(path, "missing (expected {'results': {video: [{label, score, segment}]}})", field="results")
-    flatten_predictions(data["results"], path)  # the vectorised check; the precise error on a failure
+        raise InputError.at(path, "missing (expected {'results': {video: [{label, score, segment}]}})",
+                            field="results")
+    if check:
+        flatten_predictions(data["results"], path)  # the vectorised check; the precise error on a failure
+    elif not isinstance(data["results"], dict):
+        raise InputError.at(path, f"expected an object of videos, got {type(data['results']).__name__}",
+                            field="results")
     return {canonical_video_id(video): predictions for video, predictions in data["results"].items()}
 
 
@@ -47,8 +56,12 @@ def write_results(path: str | Path, results: Mapping[str, list[dict]], external_
     ids in canonical form (no `v_`), as the official ground truth spells them.
     """
     path = Path(path)
-    plain = {video: [_plain(p) for p in preds] for video, preds in results.items()}
-    plain = validate_results(plain, "results to write")
+    try:
+        plain = {video: [_plain(p) for p in preds] for video, preds in results.items()}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        validate_results(results, path)  # raises the precise error
+        raise
+    plain = validate_results(plain, path)
     document = {"version": "VERSION 1.3", "results": plain, "external_data": external_data or {}}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -64,9 +77,10 @@ def write_results(path: str | Path, results: Mapping[str, list[dict]], external_
 
 
 def _plain(prediction: dict) -> dict:
+    """Numbers (numpy, torch or Python scalars) as Python floats; the label as it is (checked later)."""
     out = {"score": float(prediction["score"]), "segment": [float(t) for t in prediction["segment"]]}
     if prediction.get("label") is not None:
-        out["label"] = str(prediction["label"])
+        out["label"] = prediction["label"]
     return out
 
 
@@ -155,30 +169,34 @@ def flatten_predictions(results: Mapping[str, list[dict]], source: object) -> Fl
 
 
 def _flatten_plain(results: Mapping[str, list[dict]]) -> FlatPredictions:
-    """The fast path: raises ValueError (or KeyError, TypeError) on anything `validate_results` rejects."""
+    """The fast path: raises ValueError (or KeyError, TypeError) on anything `validate_results` rejects.
+
+    The per-prediction work is done by C-level iteration (map, itemgetter, chain), not a Python loop.
+    """
     video_ids = [canonical_video_id(raw_id) for raw_id in results]
     if len(set(video_ids)) != len(video_ids):
         raise ValueError("a video appears twice")
-    starts, ends, scores, labels, counts = [], [], [], [], []
-    for predictions in results.values():
-        if not isinstance(predictions, list):
-            raise TypeError("expected a list")
-        counts.append(len(predictions))
-        for p in predictions:
-            start, end = p["segment"]
-            starts.append(start)
-            ends.append(end)
-            scores.append(p["score"])
-            labels.append(p.get("label"))
-    if not set(map(type, starts)) | set(map(type, ends)) | set(map(type, scores)) <= {int, float}:
+    if not all(type(predictions) is list for predictions in results.values()):
+        raise TypeError("expected lists of predictions")
+    counts = np.asarray([len(predictions) for predictions in results.values()], dtype=np.int64)
+    predictions = list(chain.from_iterable(results.values()))
+    if not set(map(type, predictions)) <= {dict}:
+        raise TypeError("expected objects")
+    segments = list(map(itemgetter("segment"), predictions))
+    scores = list(map(itemgetter("score"), predictions))
+    labels = list(map(dict.get, predictions, repeat("label")))
+    if not (set(map(type, segments)) <= {list} and set(map(len, segments)) <= {2}):
+        raise TypeError("expected [start, end]")
+    if not set(map(type, chain.from_iterable(segments))) | set(map(type, scores)) <= {int, float}:
         raise TypeError("not plain numbers")  # also rejects bool, which numpy would take as 0 or 1
     if not all(label is None or (type(label) is str and label) for label in set(labels)):
         raise TypeError("a label is not a non-empty string")
-    starts_a, ends_a, scores_a = (np.asarray(x, dtype=np.float64) for x in (starts, ends, scores))
-    bad = ~np.isfinite(starts_a) | ~np.isfinite(ends_a) | ~np.isfinite(scores_a) | (ends_a < starts_a) | (scores_a < 0)
+    segments_a = np.fromiter(chain.from_iterable(segments), dtype=np.float64, count=2 * len(segments)).reshape(-1, 2)
+    scores_a = np.asarray(scores, dtype=np.float64)
+    starts, ends = segments_a[:, 0], segments_a[:, 1]
+    bad = ~np.isfinite(segments_a).all(axis=1) | ~np.isfinite(scores_a) | (ends < starts) | (scores_a < 0)
     if bad.any():
         raise ValueError("a bad value")
-    counts_a = np.asarray(counts, dtype=np.int64)
-    video = np.repeat(np.arange(len(video_ids)), counts_a)
-    position = np.arange(len(video)) - np.repeat(np.cumsum(counts_a) - counts_a, counts_a)
-    return FlatPredictions(video_ids, video, position, np.stack([starts_a, ends_a], axis=1), scores_a, labels)
+    video = np.repeat(np.arange(len(video_ids)), counts)
+    position = np.arange(len(video)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return FlatPredictions(video_ids, video, position, segments_a, scores_a, labels)

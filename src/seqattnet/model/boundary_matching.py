@@ -94,12 +94,16 @@ class BoundaryMatching(nn.Module):
         # per-sample-point convolution's output (B, T, N, O) is read without a copy.
         contraction = mask.permute(1, 0, 2, 3).reshape(temporal_scale * num_samples, -1)[:, valid.flatten()]
         self.register_buffer("contraction", contraction, persistent=False)  # (T*N, V)
-        # the same matrix as a row gather: cell v sums rows index[offsets[v]:offsets[v+1]] of Y
+        # The same matrix as two row gathers: forward, cell v sums rows (t, n); backward, row (t, n)
+        # sums the gradients of its cells. Both are weighted embedding bags with no sorting.
         cell, row = contraction.t().nonzero(as_tuple=True)  # sorted by cell
-        counts = torch.bincount(cell, minlength=contraction.shape[1])
         self.register_buffer("gather_index", row, persistent=False)
-        self.register_buffer("gather_offsets", torch.cumsum(counts, 0) - counts, persistent=False)
+        self.register_buffer("gather_offsets", _offsets(cell, contraction.shape[1]), persistent=False)
         self.register_buffer("gather_weights", contraction[row, cell], persistent=False)
+        row_t, cell_t = contraction.nonzero(as_tuple=True)  # sorted by row
+        self.register_buffer("scatter_index", cell_t, persistent=False)
+        self.register_buffer("scatter_offsets", _offsets(row_t, contraction.shape[0]), persistent=False)
+        self.register_buffer("scatter_weights", contraction[row_t, cell_t], persistent=False)
 
     def _impl_for(self, device: torch.device) -> str:
         if self.impl != "auto":
@@ -121,14 +125,10 @@ class BoundaryMatching(nn.Module):
         if impl == "dense":
             cells = torch.matmul(self.contraction.t().to(y.dtype), y.reshape(B, T * N, O))  # (B, V, O)
         else:
-            rows = y.reshape(B * T * N, O)  # one row of Y per (b, t, n)
-            nnz = self.gather_index.numel()
-            shift = torch.arange(B, device=x.device)[:, None]
-            index = (self.gather_index[None] + shift * (T * N)).flatten()  # (B*nnz,)
-            offsets = (self.gather_offsets[None] + shift * nnz).flatten()  # (B*V,)
-            weights = self.gather_weights.to(rows.dtype).repeat(B)
-            cells = nn.functional.embedding_bag(index, rows, offsets, mode="sum",
-                                                per_sample_weights=weights).view(B, -1, O)  # (B, V, O)
+            forward = _batched_bags(self.gather_index, self.gather_offsets, self.gather_weights, B, T * N)
+            backward = _batched_bags(self.scatter_index, self.scatter_offsets, self.scatter_weights, B,
+                                     self.contraction.shape[1])
+            cells = _SparseContraction.apply(y.reshape(B * T * N, O), forward, backward).view(B, -1, O)  # (B, V, O)
         out = cells.new_zeros(B, self.D * self.T, O)
         out[:, self.valid.flatten()] = cells
         out = out.view(B, self.D, self.T, O).permute(0, 3, 1, 2)  # (B, O, D, T), channels-last memory
@@ -139,6 +139,38 @@ class BoundaryMatching(nn.Module):
         mask = self.contraction.new_zeros(self.T * self.N, self.D * self.T)
         mask[:, self.valid.flatten()] = self.contraction
         return mask.reshape(self.T, self.N, self.D, self.T).permute(1, 0, 2, 3)
+
+
+def _offsets(bag_of_entry: torch.Tensor, num_bags: int) -> torch.Tensor:
+    """Start of each bag in a list of entries sorted by bag (empty bags included)."""
+    counts = torch.bincount(bag_of_entry, minlength=num_bags)
+    return torch.cumsum(counts, 0) - counts
+
+
+def _batched_bags(index: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor, batch: int,
+                  rows_per_item: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One embedding-bag structure repeated for `batch` items whose rows follow each other."""
+    shift = torch.arange(batch, device=index.device)[:, None]
+    return ((index[None] + shift * rows_per_item).flatten(), (offsets[None] + shift * index.numel()).flatten(),
+            weights.repeat(batch))
+
+
+def _bags(rows: torch.Tensor, bags: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    index, offsets, weights = bags
+    return nn.functional.embedding_bag(index, rows, offsets, mode="sum", per_sample_weights=weights.to(rows.dtype))
+
+
+class _SparseContraction(torch.autograd.Function):
+    """cells = M^T rows with a fixed sparse M, as a gather forward and the transposed gather backward."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, forward_bags, backward_bags) -> torch.Tensor:
+        ctx.backward_bags = backward_bags
+        return _bags(rows.contiguous(), forward_bags)
+
+    @staticmethod
+    def backward(ctx, grad_cells: torch.Tensor):
+        return _bags(grad_cells.contiguous(), ctx.backward_bags), None, None
 
 
 def dense_boundary_matching(x: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,

@@ -1,37 +1,53 @@
-"""3D input amassment (3.2), temporal attention (3.3) and the two-dimensional sequential network (3.4)."""
+"""3D input amassment (3.2), temporal attention (3.3) and the two-dimensional sequential network (3.4).
+
+With zero padding ("pad", the paper's 3D input) a proposal of L snippets has zeros in steps L .. T-1
+and its attention there is masked, so every layer below gives exactly the same numbers when X is cut
+to any width >= L and the T x T weights to their leading width x width block. `SeqAttNet.heads` uses
+that to run proposals in groups of similar length: the cost follows the proposals' lengths, not T.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+
+def widen(proposals: torch.Tensor, temporal_scale: int, context: float) -> torch.Tensor:
+    """Widen each proposal by `context` x its length on both sides, clipped to [0, T].
+
+    proposals: long Tensor[P, 3] (batch index, start_idx, end_idx) -> the same layout.
+    context 0 (the paper) returns them unchanged: the heads see the proposal's own columns only.
+    """
+    if context <= 0:
+        return proposals
+    b, start, end = proposals.unbind(1)
+    margin = torch.ceil(context * (end - start).double()).long()
+    return torch.stack([b, (start - margin).clamp(min=0), (end + margin).clamp(max=temporal_scale)], dim=1)
 
 
 def amass(features: torch.Tensor, proposals: torch.Tensor, mode: str = "pad",
-          context: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+          width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack each proposal's own feature columns into the 3D input X (paper Fig. 1).
 
     features: Tensor[B, F, T]; proposals: long Tensor[P, 3] rows (batch index, start_idx, end_idx)
     covering snippets start_idx .. end_idx - 1 (end exclusive, 1 <= length <= T).
-    mode "pad": columns left-aligned and zero-padded to T; "resample": linearly resampled to T points.
-    context > 0 widens each proposal by context x its length on both sides (clipped to the video), so
-    the heads also see what lies just outside it; 0 (the paper) takes the proposal's columns only.
-    Returns X: Tensor[P, F, T] and valid: bool Tensor[P, T].
+    mode "pad": columns left-aligned and zero-padded (the paper); "resample": linearly resampled to T points.
+    width: steps kept (default T; in "pad" mode any width >= the longest proposal gives the same model outputs).
+    Returns X: Tensor[P, F, width] and valid: bool Tensor[P, width].
     """
-    B, F, T = features.shape
+    B, Fdim, T = features.shape
     b, start, end = proposals.unbind(1)
-    if context > 0:
-        margin = torch.ceil(context * (end - start).to(features.dtype)).long()
-        start, end = (start - margin).clamp(min=0), (end + margin).clamp(max=T)
     length = (end - start).clamp(min=1)
-    steps = torch.arange(T, device=features.device)
-    zero_row = B * T
-    rows = torch.cat([features.transpose(1, 2).reshape(B * T, F), features.new_zeros(1, F)])  # (B*T + 1, F)
+    rows = torch.cat([features.transpose(1, 2).reshape(B * T, Fdim), features.new_zeros(1, Fdim)])  # (B*T + 1, F)
     if mode == "pad":
-        valid = steps[None, :] < length[:, None]  # (P, T)
-        index = torch.where(valid, (b * T + start)[:, None] + steps[None, :], zero_row)  # (P, T)
-        return rows[index].transpose(1, 2).contiguous(), valid  # (P, F, T): zero past the proposal's end
+        steps = torch.arange(width or T, device=features.device)
+        valid = steps[None, :] < length[:, None]  # (P, width)
+        index = torch.where(valid, (b * T + start)[:, None] + steps[None, :], B * T)  # (P, width); B*T: zero row
+        return rows[index].transpose(1, 2).contiguous(), valid  # (P, F, width)
     if mode == "resample":
-        # sample the proposal's snippets start .. end - 1 at T evenly spaced points
+        steps = torch.arange(T, device=features.device)
+        # the proposal's snippets start .. end - 1 sampled at T evenly spaced points
         pos = start[:, None] + (length - 1)[:, None].to(features.dtype) * steps[None, :] / max(T - 1, 1)  # (P, T)
         lo = pos.floor().long().clamp(0, T - 1)
         hi = torch.minimum(lo + 1, (end - 1)[:, None])
@@ -55,10 +71,11 @@ class TemporalAttention(nn.Module):
         self.linear = nn.Linear(temporal_scale, temporal_scale) if mode != "uniform" else None
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """x: Tensor[P, F, T], valid: bool Tensor[P, T] -> AX: Tensor[P, F, T]."""
+        """x: Tensor[P, F, W], valid: bool Tensor[P, W], W <= T -> AX: Tensor[P, F, W]."""
         if self.linear is None:
             return x
-        logits = self.linear(x)  # (P, F, T): the same W over time for every channel
+        n = x.shape[-1]
+        logits = F.linear(x, self.linear.weight[:n, :n], self.linear.bias[:n])  # (P, F, W): one W for all channels
         if self.mode == "sigmoid":
             return torch.sigmoid(logits) * x  # x is already zero on padded steps
         logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
@@ -79,7 +96,8 @@ class SequentialHead(nn.Module):
         self.content = nn.Linear(feature_dim, out_dim)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """x: Tensor[P, F, T], valid: bool Tensor[P, T] -> Tensor[P, out_dim] (before activation)."""
-        ax = self.attention(x, valid)  # (P, F, T)
-        h = torch.relu(self.time(ax).squeeze(-1))  # Eq. 1: (P, F)
+        """x: Tensor[P, F, W], valid: bool Tensor[P, W], W <= T -> Tensor[P, out_dim] (before activation)."""
+        ax = self.attention(x, valid)  # (P, F, W)
+        n = x.shape[-1]
+        h = torch.relu(F.linear(ax, self.time.weight[:, :n], self.time.bias).squeeze(-1))  # Eq. 1: (P, F)
         return self.content(h)  # (P, out)

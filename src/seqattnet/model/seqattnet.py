@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .heads import SequentialHead, amass
+from .heads import SequentialHead, amass, widen
 from .proposal import ProposalGenerator, ProposalMaps
 
 
@@ -56,8 +56,28 @@ class SeqAttNet(nn.Module):
         return self.proposals(features)
 
     def heads(self, features: torch.Tensor, proposals: torch.Tensor) -> HeadOutputs:
-        """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx)."""
-        x, valid = amass(features, proposals, self.amassment, self.amass_context)  # (P, F, T), (P, T)
-        offsets = torch.tanh(self.error_head(x, valid)) if self.error_head is not None else None  # (P, 2)
-        log_probs = torch.log_softmax(self.class_head(x, valid), dim=-1)  # (P, Nc)
-        return HeadOutputs(offsets, log_probs)
+        """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx).
+
+        Zero-padded proposals run in groups of similar length, each cut to its longest member
+        (exactly the same outputs as one group of width T; see heads.py).
+        """
+        proposals = widen(proposals, self.temporal_scale, self.amass_context)
+        groups = self._length_groups(proposals)
+        outputs = []
+        for index, width in groups:
+            x, valid = amass(features, proposals[index], self.amassment, width)  # (p, F, width), (p, width)
+            offsets = self.error_head(x, valid) if self.error_head is not None else x.new_zeros(len(index), 0)
+            outputs.append((offsets, self.class_head(x, valid)))
+        order = torch.argsort(torch.cat([index for index, _ in groups]))
+        offsets = torch.cat([o for o, _ in outputs])[order]
+        log_probs = torch.log_softmax(torch.cat([c for _, c in outputs])[order], dim=-1)  # (P, Nc)
+        return HeadOutputs(torch.tanh(offsets) if self.error_head is not None else None, log_probs)
+
+    def _length_groups(self, proposals: torch.Tensor, step: int = 8) -> list[tuple[torch.Tensor, int]]:
+        """(indices, width) per group of proposals whose lengths round up to the same multiple of `step`."""
+        T = self.temporal_scale
+        if self.amassment != "pad":
+            return [(torch.arange(len(proposals), device=proposals.device), T)]
+        width = ((proposals[:, 2] - proposals[:, 1]).clamp(min=1) + step - 1) // step * step
+        width = width.clamp(max=T)
+        return [((width == w).nonzero().squeeze(1), int(w)) for w in torch.unique(width).tolist()]

@@ -56,6 +56,7 @@ def soft_nms(
     top_k: int = 100,
     class_agnostic: bool = True,
     chunk_size: int | None = None,
+    cpu_threads: int | None = 1,
 ) -> SoftNMSResult:
     """Soft-NMS of one video's candidates.
 
@@ -67,7 +68,7 @@ def soft_nms(
     batch = batched_soft_nms(
         segments[None], scores[None], valid[None], None if labels is None else labels[None],
         method=method, sigma=sigma, iou_threshold=iou_threshold, adaptive=adaptive, top_k=top_k,
-        class_agnostic=class_agnostic, chunk_size=chunk_size,
+        class_agnostic=class_agnostic, chunk_size=chunk_size, cpu_threads=cpu_threads,
     )
     n = int(batch.valid[0].sum())  # the one device sync, after the loop
     return SoftNMSResult(
@@ -89,13 +90,31 @@ def batched_soft_nms(
     top_k: int = 100,
     class_agnostic: bool = True,
     chunk_size: int | None = None,
+    cpu_threads: int | None = 1,
 ) -> BatchedSoftNMSResult:
     """Soft-NMS of V videos at once, each with up to N candidates (pad with valid=False).
 
     segments: Tensor[V, N, 2]; scores: float Tensor[V, N]; valid: bool Tensor[V, N]; labels: int
-    Tensor[V, N] or None. Options as in `soft_nms`. chunk_size: videos per step (default: about 2^20
-    candidates per chunk on CPU, 2^24 on GPU), which bounds the memory to a few (chunk, N) tensors.
+    Tensor[V, N] or None. Options as in `soft_nms`. chunk_size: videos per chunk (default: about 2^17
+    working-set candidates on CPU, 2^22 on GPU), which bounds the memory to a few (chunk, N) tensors.
+    cpu_threads: torch's intra-op threads while this runs on CPU (restored after; None leaves them).
+    One thread by default: each step's tensors are small, and on a 2-core machine shared with other
+    processes OpenMP's fork/join per operation made the benchmark 2-15x slower and erratic.
     """
+    if scores.is_cuda or cpu_threads is None:
+        return _batched(segments, scores, valid, labels, method, sigma, iou_threshold, adaptive, top_k,
+                        class_agnostic, chunk_size)
+    before = torch.get_num_threads()
+    torch.set_num_threads(cpu_threads)
+    try:
+        return _batched(segments, scores, valid, labels, method, sigma, iou_threshold, adaptive, top_k,
+                        class_agnostic, chunk_size)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _batched(segments, scores, valid, labels, method, sigma, iou_threshold, adaptive, top_k, class_agnostic,
+             chunk_size) -> BatchedSoftNMSResult:
     _check(segments, scores, valid, labels, method, sigma, iou_threshold, class_agnostic, top_k)
     n_videos, n = scores.shape
     k = min(top_k, n)
@@ -138,10 +157,12 @@ def _soft_nms_chunk(segments, scores, valid, labels, k, method, sigma, iou_thres
     width = min(n, 8 * k + 256)  # enough for typical proposal maps; the rare miss costs one redo
     while len(rows):
         columns = order[rows, :width].sort(dim=1).values  # the working set, in input order (B', W)
-        bound = ranked[rows, width] if width < n else torch.full_like(rows, -1, dtype=scores.dtype).fill_(float("-inf"))
+        # The best input score outside the working set (-inf when it holds every candidate).
+        bound = ranked[rows, width] if width < n else ranked.new_full((len(rows),), float("-inf"))
         picked, picked_scores, too_narrow = _steps(
             segments[rows[:, None], columns], current[rows[:, None], columns],
-            None if labels is None else labels[rows[:, None], columns], bound, k, method, sigma, iou_threshold, adaptive,
+            None if labels is None else labels[rows[:, None], columns],
+            bound, k, method, sigma, iou_threshold, adaptive,
         )
         indices[rows] = torch.where(picked >= 0, columns.gather(1, picked.clamp(min=0)), picked)
         kept[rows] = picked_scores
@@ -175,12 +196,12 @@ def _steps(segments, current, labels, bound, k, method, sigma, iou_threshold, ad
         best, at = current.max(dim=1, keepdim=True)  # (B, 1); the first maximum: ties go to the lower index
         picked[:, step], picked_scores[:, step] = at[:, 0], best[:, 0]
         too_narrow |= (best[:, 0] <= bound) & has_outside  # an unseen candidate might have won this step
-        start, end = starts.gather(1, at), ends.gather(1, at)
-        width = end - start
-        torch.minimum(ends, end, out=iou).sub_(torch.maximum(starts, start, out=union)).clamp_(min=0)  # intersection
-        torch.add(lengths, width, out=union).sub_(iou).clamp_(min=tiny)
-        iou.div_(union)  # (B, W)
-        threshold = iou_threshold if adaptive is None else adaptive[0] + (adaptive[1] - adaptive[0]) * width
+        start, end = starts.gather(1, at), ends.gather(1, at)  # (B, 1): the segment kept at this step
+        span = end - start
+        torch.minimum(ends, end, out=iou).sub_(torch.maximum(starts, start, out=union)).clamp_(min=0)  # (B, W)
+        torch.add(lengths, span, out=union).sub_(iou).clamp_(min=tiny)
+        iou.div_(union)  # intersection / union
+        threshold = iou_threshold if adaptive is None else adaptive[0] + (adaptive[1] - adaptive[0]) * span
         if method == "hard":
             torch.gt(iou, threshold, out=mask)  # suppressed
             if labels is not None:

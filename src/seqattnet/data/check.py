@@ -1,0 +1,158 @@
+"""`seqattnet check-data`: validate a dataset before training and summarise it. No model, no training code.
+
+Every problem that would stop training (no videos in a subset, a missing or unreadable feature file, a
+wrong feature dimension, NaN/inf, a label outside the class list, a class count other than
+model.num_classes) is an error; segments the dataset would leave out or clip are listed as skipped,
+as `VideoDataset` would list them; things that work but deserve a look are notes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config
+from ..errors import InputError
+from ..structures import AnnotationSet, VideoAnnotation
+from .annotations import read_annotations, read_class_names
+from .dataset import FeatureSpec, fit_segment, grid_duration_s
+from .features import find_feature_file, read_feature_file
+
+
+@dataclass
+class DataReport:
+    """What check-data found. `ok` is False when training would fail."""
+
+    source: str = ""
+    videos_per_subset: dict[str, int] = field(default_factory=dict)
+    classes: int = 0
+    feature_dim: int = 0  # F every file must have
+    instances_per_class: dict[str, int] = field(default_factory=dict)  # in the checked subsets
+    snippets: dict[str, float] = field(default_factory=dict)  # min / median / max rows of the feature files read
+    duration_s: dict[str, float] = field(default_factory=dict)  # min / median / max of the checked videos
+    feature_files_read: int = 0
+    errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+    def text(self) -> str:
+        lines = [f"annotations: {self.source}",
+                 "videos per subset: " + ", ".join(f"{k} {v}" for k, v in sorted(self.videos_per_subset.items())),
+                 f"classes: {self.classes}; instances per class: " + ", ".join(
+                     f"{k} {v}" for k, v in sorted(self.instances_per_class.items())),
+                 f"feature files read: {self.feature_files_read}; shape [snippets, {self.feature_dim}], snippets "
+                 f"per file: {_stats(self.snippets)}",
+                 f"durations (s): {_stats(self.duration_s)}"]
+        for title, items in (("skipped", self.skipped), ("notes", self.notes), ("errors", self.errors)):
+            lines.append(f"{title}: {len(items)}")
+            lines.extend(f"  {item}" for item in items)
+        lines.append("OK: training can start" if self.ok else f"NOT OK: {len(self.errors)} errors; training would fail")
+        return "\n".join(lines)
+
+
+def _stats(values: dict[str, float]) -> str:
+    return " / ".join(f"{k} {v:g}" for k, v in values.items()) or "-"
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {"min": float(np.min(values)), "median": float(np.median(values)), "max": float(np.max(values))}
+
+
+def check_config(cfg: Config) -> DataReport:
+    """Check the dataset a config points to: its train and validation subsets (test subsets are counted)."""
+    d = cfg.data
+
+    def path(relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() or not d.root else Path(d.root) / p
+
+    report = DataReport(source=str(path(d.annotations)))
+    try:
+        annotations = read_annotations(path(d.annotations), path(d.video_info) if d.video_info else None)
+        classes = read_class_names(path(d.classes)) if d.classes else annotations.classes
+    except InputError as e:
+        report.errors.append(str(e))  # duplicated ids, unreadable JSON, ...: nothing more can be checked
+        return report
+    spec = FeatureSpec(cfg.model.feature_dim, d.stride_frames, d.window_frames, d.fps or None, d.rescaled)
+    check_dataset(report, annotations, classes, path(d.features), d.file_pattern, spec, cfg.model.temporal_scale,
+                  [d.train_subset, d.val_subset], windows=d.windows)
+    if len(classes) != cfg.model.num_classes:
+        report.errors.append(f"{len(classes)} classes, but model.num_classes is {cfg.model.num_classes}; "
+                             f"set --set model.num_classes={len(classes)}")
+    return report
+
+
+def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[str], feature_dir: Path,
+                  file_pattern: str, spec: FeatureSpec, temporal_scale: int, subsets: list[str], *,
+                  windows: bool = False, tolerance_s: float = 1.0) -> DataReport:
+    """Fill `report` with the videos of `subsets`: annotations, feature files, segments."""
+    report.videos_per_subset = annotations.subsets
+    report.classes, report.feature_dim = len(classes), spec.feature_dim
+    known = set(classes)
+    instances: Counter[str] = Counter()
+    rows, durations = [], []
+    for subset in dict.fromkeys(subsets):  # THUMOS14 trains and validates on one subset: check it once
+        videos = annotations.subset(subset).videos.values()
+        if not videos:
+            report.errors.append(f"no videos in subset {subset!r}; subsets: {annotations.subsets}")
+        for video in videos:
+            durations.append(video.duration_s)
+            instances.update(video.labels)
+            _check_truth(report, video, known, spec, tolerance_s)
+            n = _check_features(report, video, feature_dir, file_pattern, spec, temporal_scale, windows)
+            if n is not None:
+                rows.append(n)
+    report.instances_per_class = dict(instances)
+    report.snippets, report.duration_s = _summary(rows), _summary(durations)
+    report.feature_files_read = len(rows)
+    return report
+
+
+def _check_truth(report: DataReport, video: VideoAnnotation, known: set[str], spec: FeatureSpec,
+                 tolerance_s: float) -> None:
+    vid, duration = video.video_id, video.duration_s
+    if not (np.isfinite(duration) and duration > 0):
+        report.errors.append(f"video {vid!r}: duration must be positive, got {duration}")
+        return
+    if spec.fps is None and video.fps is None and not spec.rescaled:
+        report.errors.append(f"video {vid!r}: no fps in the annotations and data.fps is not set")
+    for k, ((start, end), label) in enumerate(zip(video.segments_s, video.labels)):
+        if label not in known:
+            report.errors.append(f"video {vid!r}, annotations[{k}]: label {label!r} is not one of the {len(known)} classes")
+        _, note = fit_segment(float(start), float(end), grid_duration_s(video, spec), tolerance_s)
+        if note:
+            report.skipped.append(f"video {vid!r}, annotations[{k}]: {note}")
+
+
+def _check_features(report: DataReport, video: VideoAnnotation, feature_dir: Path, file_pattern: str,
+                    spec: FeatureSpec, temporal_scale: int, windows: bool) -> int | None:
+    """Read the video's feature file whole (NaN/inf included); its number of rows, or None on an error."""
+    vid = video.video_id
+    path = find_feature_file(feature_dir, vid, file_pattern)
+    if path is None:
+        names = " and ".join(file_pattern.format(video_id=v) for v in (f"v_{vid}", vid))
+        report.errors.append(f"video {vid!r}: feature file not found in {feature_dir} (tried {names})")
+        return None
+    try:
+        n = read_feature_file(path, expected_dim=spec.feature_dim, video=vid).shape[0]
+    except InputError as e:
+        report.errors.append(str(e))
+        return None
+    if spec.rescaled and n != temporal_scale:
+        report.errors.append(f"{path}: video {vid!r}: {n} rows, but data.rescaled says the rows are the "
+                             f"T = {temporal_scale} grid")
+    elif not spec.rescaled and not windows and n < temporal_scale:
+        report.notes.append(f"video {vid!r}: {n} snippets < T = {temporal_scale}: interpolated up to T")
+    return n

@@ -1,0 +1,129 @@
+"""`seqattnet check-data`: a summary of a dataset, exit code 2 when training would fail."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqattnet.cli import main
+from seqattnet.config import load_config
+from seqattnet.data.annotations import read_annotations
+from seqattnet.data.check import check_config
+from seqattnet.data.features import num_snippets
+
+F = 6
+
+
+def write_dataset(root, videos=None):
+    """ActivityNet JSON (with fps) + features/<id>.npy of 40 snippets; 2 training videos, 1 validation."""
+    videos = videos or {
+        "a": ("training", 30.0, [([2.0, 10.0], "jump")]),
+        "b": ("training", 20.0, [([0.0, 5.0], "run"), ([7.0, 7.0], "run"), ([15.0, 23.0], "jump")]),
+        "c": ("validation", 25.0, [([3.0, 9.0], "run")]),
+    }
+    (root / "features").mkdir(parents=True, exist_ok=True)
+    database = {}
+    for vid, (subset, duration, anns) in videos.items():
+        database[vid] = {"subset": subset, "duration": duration, "fps": 30.0,
+                         "annotations": [{"segment": s, "label": l} for s, l in anns]}
+        np.save(root / "features" / f"{vid}.npy", np.ones((40, F), dtype=np.float32))
+    (root / "annotations.json").write_text(json.dumps({"version": "1.3", "database": database}))
+    return root
+
+
+def config_args(root, *extra):
+    items = [f"data.root={root}", f"model.feature_dim={F}", "model.num_classes=2", "model.temporal_scale=16", *extra]
+    return ["--config", "activitynet", "--set", "data.rescaled=false", "--set", "data.file_pattern='{video_id}.npy'",
+            "--set", "data.classes=", "--set", "data.annotations=annotations.json", "--set", "data.features=features",
+            *[a for item in items for a in ("--set", item)]]
+
+
+def report_for(root, *extra):
+    args = config_args(root, *extra)
+    return check_config(load_config(args[1], [args[i + 1] for i in range(2, len(args), 2)]))
+
+
+def test_clean_dataset_is_summarised(tmp_path, capsys):
+    root = write_dataset(tmp_path)
+    assert main(["check-data", *config_args(root), "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["ok"] and report["errors"] == []
+    assert report["videos_per_subset"] == {"training": 2, "validation": 1}
+    assert report["classes"] == 2 and report["instances_per_class"] == {"jump": 2, "run": 3}
+    assert report["snippets"] == {"min": 40, "median": 40, "max": 40} and report["feature_files_read"] == 3
+    assert report["duration_s"] == {"min": 20.0, "median": 25.0, "max": 30.0}
+    # b's zero-length segment is left out, its [15, 23] in a 20 s video clipped: both counted and named
+    assert len(report["skipped"]) == 2
+    assert "'b'" in report["skipped"][0] and "zero-length" in report["skipped"][0]
+    assert "annotations[2]" in report["skipped"][1] and "clipped" in report["skipped"][1]
+    assert "skipped: 2" in out and "OK: training can start" in out
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda r: (r / "features" / "a.npy").unlink(), "'a': feature file not found"),
+    (lambda r: np.save(r / "features" / "b.npy", np.ones((40, F + 1), np.float32)), f"feature dimension {F + 1}, expected {F}"),
+    (lambda r: np.save(r / "features" / "c.npy", np.full((40, F), np.nan, np.float32)), "non-finite"),
+    (lambda r: (r / "features" / "c.npy").write_bytes(b"garbage"), "cannot read the features"),
+])
+def test_broken_feature_files_fail_with_exit_code_2(tmp_path, capsys, damage, expected):
+    root = write_dataset(tmp_path)
+    damage(root)
+    assert main(["check-data", *config_args(root)]) == 2
+    captured = capsys.readouterr()
+    assert expected in captured.out and "training would fail" in captured.err
+
+
+def test_every_problem_is_listed_not_just_the_first(tmp_path):
+    root = write_dataset(tmp_path)
+    (root / "features" / "a.npy").unlink()
+    (root / "features" / "c.npy").unlink()
+    report = report_for(root, "model.num_classes=200")
+    assert len(report.errors) == 3 and not report.ok
+    assert "model.num_classes is 200" in report.errors[-1]
+
+
+def test_unknown_label_and_empty_subset(tmp_path):
+    root = write_dataset(tmp_path, {"a": ("training", 30.0, [([2.0, 10.0], "jump")])})
+    (root / "classes.txt").write_text("run\nswim\n")
+    report = report_for(root, "data.classes=classes.txt")
+    assert any("label 'jump' is not one of the 2 classes" in e for e in report.errors)
+    assert any("no videos in subset 'validation'" in e for e in report.errors)
+
+
+def test_duplicated_ids_are_an_error_naming_the_video(tmp_path):
+    root = write_dataset(tmp_path)
+    data = json.loads((root / "annotations.json").read_text())
+    data["database"]["v_a"] = data["database"]["a"]
+    (root / "annotations.json").write_text(json.dumps(data))
+    report = report_for(root)
+    assert len(report.errors) == 1 and "duplicated video id" in report.errors[0] and "'v_a'" in report.errors[0]
+
+
+def test_short_videos_are_noted(tmp_path):
+    root = write_dataset(tmp_path)
+    report = report_for(root, "model.temporal_scale=64")
+    assert report.ok and len(report.notes) == 3 and "40 snippets < T = 64" in report.notes[0]
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "thumos14").is_dir(), reason="needs ../shared/data (real THUMOS14 annotations)")
+def test_real_thumos14_annotations_with_stand_in_features(tmp_path):
+    """The real file with tiny stand-in features of the right length: counts, and what it leaves out."""
+    annotations = read_annotations(SHARED / "thumos14" / "thumos14.json.gz")
+    (tmp_path / "i3d_features").mkdir()
+    for video in annotations.subset("validation").videos.values():
+        n = num_snippets(video.duration_s, video.fps, 4, 16)
+        np.save(tmp_path / "i3d_features" / f"{video.video_id}.npy", np.zeros((n, 4), np.float32))
+    cfg = load_config("thumos14", [f"data.root={tmp_path}", f"data.annotations={SHARED / 'thumos14' / 'thumos14.json.gz'}",
+                                   "model.feature_dim=4"])
+    report = check_config(cfg)
+    assert report.ok, report.errors[:3]
+    assert report.videos_per_subset == {"validation": 200, "test": 212} and report.classes == 20
+    assert sum(report.instances_per_class.values()) == 3_007 and report.feature_files_read == 200
+    # two validation videos have annotations past their end
+    assert len(report.skipped) == 4 and all("outside the video" in line for line in report.skipped)
+    assert {line.split("'")[1] for line in report.skipped} == {"video_validation_0000364", "video_validation_0000856"}

@@ -1,0 +1,102 @@
+"""Merging sliding-window detections into one set per video, and a windowed THUMOS-style run end to end."""
+
+import json
+
+import numpy as np
+import pytest
+
+from seqattnet.cli import main
+from seqattnet.config import InferenceConfig
+from seqattnet.data.windows import Window, window_geometry
+from seqattnet.engine.inference import Detections
+from seqattnet.engine.windowed import merge_windows, to_video_seconds
+
+
+def window(start, video="vid", T=16, duration=60.0):
+    offset, span = window_geometry(start, T, 4, 16, 30.0)
+    return Window(f"{video}@{start}", video, start, offset, span, duration)
+
+
+def test_times_are_mapped_back_exactly():
+    w = window(24)  # offset ((24 - 0.5)·4 + 8)/30 = 3.4 s, span 64/30 s
+    assert w.offset_s == pytest.approx(3.4)
+    got = to_video_seconds(np.array([[0.0, w.span_s], [0.5, 1.0]]), w)
+    np.testing.assert_allclose(got, [[3.4, 3.4 + 64 / 30], [3.9, 4.4]], rtol=0, atol=1e-12)
+
+
+def test_two_windows_detecting_the_same_action_give_one_detection():
+    a, b = window(0), window(8)  # overlapping by 8 snippets
+    action = np.array([1.5, 2.0])  # video seconds, inside both windows
+    dets = [Detections(a.item_id, (action - a.offset_s)[None], np.array([0.9]), np.array([3])),
+            Detections(b.item_id, (action - b.offset_s)[None], np.array([0.8]), np.array([3]))]
+    windows = {w.item_id: w for w in (a, b)}
+    hard, = merge_windows(dets, windows, InferenceConfig(), method="hard")
+    assert hard.video_id == "vid" and len(hard.scores) == 1
+    np.testing.assert_allclose(hard.segments_s, [action], rtol=0, atol=1e-12)
+    assert hard.scores[0] == pytest.approx(0.9) and hard.labels.tolist() == [3]
+    # the config's Gaussian Soft-NMS keeps the duplicate, decayed by exp(-IoU² / sigma) = exp(-1 / 0.4)
+    soft, = merge_windows(dets, windows, InferenceConfig())
+    np.testing.assert_allclose(soft.scores, [0.9, 0.8 * np.exp(-1 / 0.4)], rtol=1e-5)
+
+
+def test_distinct_actions_of_several_windows_survive_and_are_clipped_to_the_video():
+    a, b = window(0, duration=4.0), window(8, duration=4.0)
+    dets = [Detections(a.item_id, np.array([[0.1, 0.6]]), np.array([0.7]), np.array([0])),
+            Detections(b.item_id, np.array([[1.0, 5.0]]), np.array([0.6]), np.array([1]))]
+    other = window(0, video="other")
+    dets.append(Detections(other.item_id, np.zeros((0, 2)), np.zeros(0), np.zeros(0, np.int64)))
+    merged = {d.video_id: d for d in merge_windows(dets, {w.item_id: w for w in (a, b, other)}, InferenceConfig())}
+    vid = merged["vid"]
+    np.testing.assert_allclose(vid.segments_s, [[a.offset_s + 0.1, a.offset_s + 0.6], [b.offset_s + 1.0, 4.0]])
+    np.testing.assert_allclose(vid.scores, [0.7, 0.6], rtol=1e-6)  # no overlap: no decay
+    assert len(merged["other"].scores) == 0
+
+
+F, T = 8, 16
+TINY = [f"model.feature_dim={F}", "model.num_classes=2", f"model.temporal_scale={T}", f"model.max_duration={T}",
+        "model.base_channels=16", "model.bm_channels=16", "model.map_channels=8", "model.num_samples=8",
+        "train.epochs=1", "train.batch_size=4", "data.features=features"]
+
+
+def write_thumos(root):
+    """Three Validation and two Test videos at 30 fps, I3D-like rows every 4 frames; one unannotated testing video."""
+    (root / "features").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    database = {}
+    for k, (subset, n) in enumerate([("Validation", 60), ("Validation", 45), ("Validation", 30),
+                                     ("Test", 50), ("Test", 12)]):
+        vid = f"video_{subset.lower()}_{k}"
+        duration = ((n - 1) * 4 + 16) / 30.0
+        anns = [{"label": ["Jump", "Run"][k % 2], "segment": [1.0, 2.5]},
+                {"label": "Run", "segment": [duration - 2.0, duration - 0.5]}]
+        database[vid] = {"subset": subset, "duration": duration, "fps": 30.0, "annotations": anns}
+        np.save(root / "features" / f"{vid}.npy", rng.normal(size=(n, F)).astype(np.float32))
+    (root / "thumos.json").write_text(json.dumps({"database": database}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = write_thumos(tmp_path_factory.mktemp("thumos"))
+    sets = [f"data.root={root}", "data.annotations=thumos.json", *TINY]
+    code = main(["train", "--config", "thumos14", *[a for s in sets for a in ("--set", s)],
+                 "--out", str(root / "run"), "--quiet"])
+    assert code == 0
+    return root
+
+
+def test_windowed_run_evaluates_per_video_with_the_thumos_protocol(run, capsys):
+    metrics = json.loads((run / "run" / "metrics.json").read_text())  # end of training: on Validation
+    assert metrics["tious"] == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7])
+    capsys.readouterr()
+    out = run / "test.json"
+    assert main(["evaluate", "--checkpoint", str(run / "run" / "last.pt"), "--split", "test", "--json",
+                 "--out", str(out)]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["tious"] == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7]) and 0 <= last["average_mAP"] <= 1
+    results = json.loads(out.read_text())["results"]
+    assert sorted(results) == ["video_test_3", "video_test_4"]  # one entry per video, not per window
+    durations = {"video_test_3": (49 * 4 + 16) / 30.0, "video_test_4": (11 * 4 + 16) / 30.0}
+    for video, preds in results.items():
+        assert 0 < len(preds) <= 100
+        assert all(0 <= p["segment"][0] < p["segment"][1] <= durations[video] + 1e-9 for p in preds)
