@@ -21,7 +21,9 @@ from pathlib import Path
 
 from seqattnet.config import load_config
 from seqattnet.engine.build import build_model, load_ground_truth, resolve_device
-from seqattnet.engine.run import evaluate_model, parameter_table, train
+from seqattnet.engine.evaluate import evaluate_model
+from seqattnet.engine.fit import train
+from seqattnet.engine.run import parameter_table
 
 VARIANTS = {
     "full": [],
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         report = train(cfg, Path(args.out) / name.replace(" ", "_").replace("+", "and"), progress=False)
         params = sum(parameter_table(build_model(cfg)).values())
         rows.append(_row(name, report.detection, params, time.perf_counter() - start))
+        print(_format(rows[-1]), flush=True)
         if name == "full":  # the same trained weights, scored without the error head's offsets
             from seqattnet.engine.checkpoint import load_model
 
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             plain = evaluate_model(model, cfg, ground_truth, classes, cfg.data.val_subset,
                                    resolve_device(cfg.train.device), progress=False)
             rows.append(_row("no refinement", plain.detection, params, 0.0))
-        print(_format(rows[-1]), flush=True)
+            print(_format(rows[-1]), flush=True)
     print()
     print(f"{'variant':<24} {'params':>10} {'mAP@0.5':>8} {'mAP@0.75':>9} {'mAP@0.95':>9} {'average':>8}")
     for r in rows:

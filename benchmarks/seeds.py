@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from seqattnet.config import load_config
-from seqattnet.engine.run import train
+from seqattnet.engine.fit import train
 
 
 def flatten(summary: dict) -> dict[str, float]:

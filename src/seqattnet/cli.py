@@ -79,7 +79,7 @@ def _add_train(sub) -> None:
 
 def _run_train(args: argparse.Namespace) -> None:
     from .config import load_config
-    from .engine.run import resume_config, train
+    from .engine.fit import resume_config, train
 
     if args.resume:
         given = load_config(args.config) if args.config is not None else None
@@ -124,7 +124,7 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args: argparse.Namespace) -> None:
     import json
 
-    from .engine.run import evaluate_checkpoint
+    from .engine.evaluate import evaluate_checkpoint
     from .evaluation import write_results
 
     _check_out(args.out)

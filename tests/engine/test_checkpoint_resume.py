@@ -13,7 +13,7 @@ import torch
 
 from seqattnet import __version__
 from seqattnet.cli import main
-from seqattnet.engine import run as run_module
+from seqattnet.engine import fit as fit_module
 from seqattnet.engine.train import NonFiniteLoss
 
 TINY = ["--set", "data.synthetic_train=24", "--set", "data.synthetic_val=8", "--set", "data.synthetic_classes=4",
@@ -116,14 +116,14 @@ def test_the_test_subset_never_picks_a_checkpoint(runs, tmp_path, capsys):
 
 def test_non_finite_loss_keeps_the_last_good_checkpoint(runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "nan"
-    real = run_module.train_one_epoch
+    real = fit_module.train_one_epoch
 
     def nan_in_epoch_2(model, loader, optimizer, cfg, device, epoch, *rest):
         if epoch == 2:
             raise NonFiniteLoss("epoch 2: the loss is nan (terms: total=nan)")
         return real(model, loader, optimizer, cfg, device, epoch, *rest)
 
-    monkeypatch.setattr(run_module, "train_one_epoch", nan_in_epoch_2)
+    monkeypatch.setattr(fit_module, "train_one_epoch", nan_in_epoch_2)
     assert _train(runs / "data", out, "--set", "train.epochs=2") == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "loss is nan" in err and "kept the last good checkpoint" in err

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqattnet.cli import main
-from seqattnet.engine import run as run_module
+from seqattnet.engine import fit as fit_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import seeds  # noqa: E402
@@ -68,7 +68,7 @@ def test_mean_std_over_seeds(two_runs):
 
 def test_tensorboard_scalars(two_runs, tmp_path, monkeypatch):
     writer = FakeWriter()
-    monkeypatch.setattr(run_module, "_tensorboard", lambda out: writer)
+    monkeypatch.setattr(fit_module, "_tensorboard", lambda out: writer)
     args = ["train", "--config", "demo", "--set", f"data.root={two_runs / 'data'}", *TINY, "--set", "train.epochs=2",
             "--set", "train.eval_every=1", "--out", str(tmp_path / "tb"), "--quiet"]
     assert main(args) == 0
@@ -83,7 +83,7 @@ def test_without_tensorboard_there_is_no_writer(tmp_path):
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        assert run_module._tensorboard(tmp_path) is None
+        assert fit_module._tensorboard(tmp_path) is None
         assert not (tmp_path / "tensorboard").exists()
     else:
         pytest.skip("tensorboard is installed, so the fallback is not reachable")

@@ -8,7 +8,7 @@ import pytest
 from seqattnet.cli import main
 from seqattnet.engine.build import load_ground_truth
 from seqattnet.engine.checkpoint import load_model
-from seqattnet.engine.run import evaluate_model
+from seqattnet.engine.evaluate import evaluate_model
 
 F, T = 8, 16
 TINY = [f"model.feature_dim={F}", "model.num_classes=2", f"model.temporal_scale={T}", f"model.max_duration={T}",

@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..structures import AnnotationSet, VideoAnnotation
 from .features import check_shape, find_feature_file, read_feature_file, rescale_to_grid, snippet_times_s
 
-CACHE_FORMAT = 1  # bump when the cache's layout or the rescaling changes
+CACHE_FORMAT = 2  # bump when the cache's layout or the rescaling changes
 
 
 @dataclass
@@ -236,6 +236,7 @@ class VideoDataset(torch.utils.data.Dataset):
             "spec": asdict(self.spec),
             "temporal_scale": self.temporal_scale,
             "file_pattern": self.file_pattern,
+            "feature_dir": str(self.feature_dir.resolve()),  # another folder's features are another cache
             "timing_sha1": hashlib.sha1(timing.tobytes()).hexdigest(),
             "video_ids": self.video_ids,
         }
@@ -274,7 +275,8 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def _write_grid(self, tmp: Path, shape: tuple[int, int, int]) -> None:
         grid = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)  # (N, F, T)
-        for i in tqdm(range(len(self)), desc="caching features", unit="video", leave=False):
+        for i in tqdm(range(len(self)), desc="caching features", unit="video", leave=False,
+                      disable=None):  # None: no bar when stderr is not a terminal
             grid[i] = self._rescaled(i)
         grid.flush()
         del grid
