@@ -115,9 +115,16 @@ class BoundaryMatching(nn.Module):
 
         Invalid cells (s + d >= T) hold ReLU(bias), as in BMN.
         """
+        if self._impl_for(x.device) == "reference":
+            return dense_boundary_matching(x, self.full_mask(), self.weight, self.bias)
+        return self.to_grid(self.cells(x), torch.relu(self.bias))
+
+    def cells(self, x: torch.Tensor) -> torch.Tensor:
+        """x: Tensor[B, C, T] -> Tensor[B, V, O]: the output (after ReLU) at the V valid cells only."""
         impl = self._impl_for(x.device)
         if impl == "reference":
-            return dense_boundary_matching(x, self.full_mask(), self.weight, self.bias)
+            return dense_boundary_matching(x, self.full_mask(), self.weight, self.bias).flatten(2)[
+                :, :, self.valid.flatten()].transpose(1, 2)  # (B, V, O)
         B, C, T = x.shape
         O, N = self.weight.shape[0], self.N
         w = self.weight.permute(1, 2, 0).reshape(C, N * O)  # (C, N*O)
@@ -129,10 +136,17 @@ class BoundaryMatching(nn.Module):
             backward = _batched_bags(self.scatter_index, self.scatter_offsets, self.scatter_weights, B,
                                      self.contraction.shape[1])
             cells = _SparseContraction.apply(y.reshape(B * T * N, O), forward, backward).view(B, -1, O)  # (B, V, O)
-        out = cells.new_zeros(B, self.D * self.T, O)
+        return torch.relu(cells + self.bias)
+
+    def to_grid(self, cells: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+        """cells: Tensor[B, V, K] at the valid cells, fill: Tensor[K] for the others -> Tensor[B, K, D, T].
+
+        The result is channels-last in memory, which is what the following 2D convolutions read fastest.
+        """
+        B, _, K = cells.shape
+        out = fill.to(cells.dtype).expand(B, self.D * self.T, K).clone()
         out[:, self.valid.flatten()] = cells
-        out = out.view(B, self.D, self.T, O).permute(0, 3, 1, 2)  # (B, O, D, T), channels-last memory
-        return torch.relu(out + self.bias.view(1, O, 1, 1))
+        return out.view(B, self.D, self.T, K).permute(0, 3, 1, 2)  # (B, K, D, T)
 
     def full_mask(self) -> torch.Tensor:
         """The sampling mask, Tensor[N, T, D, T], rebuilt from the stored contraction (reference path)."""

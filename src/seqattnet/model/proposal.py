@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .boundary_matching import BoundaryMatching
 
@@ -51,6 +52,12 @@ class ProposalGenerator(nn.Module):
         base = self.base(features)  # (B, C, T)
         start = self.start_branch(base).squeeze(1)  # (B, T)
         end = self.end_branch(base).squeeze(1)  # (B, T)
-        bm = self.boundary_matching(self.proposal_conv(base))  # (B, bm_channels, D, T)
-        confidence = self.map_head(bm).contiguous()  # (B, 2, D, T)
+        # The first 1x1 convolution is pointwise, so it runs on the valid cells only; every invalid cell
+        # holds BM's ReLU(bias) and so gets the same value, filled in afterwards (exactly BMN's output).
+        bm = self.boundary_matching
+        first = self.map_head[0]
+        weight = first.weight.flatten(1)  # (map_channels, bm_channels)
+        cells = torch.relu(F.linear(bm.cells(self.proposal_conv(base)), weight, first.bias))  # (B, V, map_channels)
+        fill = torch.relu(F.linear(torch.relu(bm.bias), weight, first.bias))  # (map_channels,)
+        confidence = self.map_head[2:](bm.to_grid(cells, fill)).contiguous()  # (B, 2, D, T)
         return ProposalMaps(start, end, confidence)
