@@ -171,20 +171,13 @@ def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    elif hint in (int, float):
+        exact = (int, float) if hint is float else int  # an int is a valid float, not the reverse
+        if isinstance(value, exact) and not isinstance(value, bool):
+            return hint(value)
         if isinstance(value, str):
             try:
-                return int(value)
-            except ValueError:
-                pass
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
+                return hint(value)
             except ValueError:
                 pass
     elif hint is str:
