@@ -100,3 +100,17 @@ def test_windowed_run_evaluates_per_video_with_the_thumos_protocol(run, capsys):
     for video, preds in results.items():
         assert 0 < len(preds) <= 100
         assert all(0 <= p["segment"][0] < p["segment"][1] <= durations[video] + 1e-9 for p in preds)
+
+
+def test_predict_on_a_long_feature_file_uses_the_same_windows_as_evaluation(run, capsys):
+    out = run / "test_eval.json"
+    assert main(["evaluate", "--checkpoint", str(run / "run" / "last.pt"), "--split", "test", "--out", str(out)]) == 0
+    expected = json.loads(out.read_text())["results"]["video_test_3"]
+    pred = run / "pred.json"
+    assert main(["predict", "--checkpoint", str(run / "run" / "last.pt"),
+                 "--features", str(run / "features" / "video_test_3.npy"), "--out", str(pred)]) == 0
+    got = json.loads(pred.read_text())["results"]["video_test_3"]
+    assert len(got) == len(expected) > 0
+    np.testing.assert_allclose([p["segment"] for p in got], [p["segment"] for p in expected], atol=1e-6)
+    np.testing.assert_allclose([p["score"] for p in got], [p["score"] for p in expected], atol=1e-6)
+    assert [p["label"] for p in got] == [p["label"] for p in expected]

@@ -1,7 +1,7 @@
 """The torch side of the data: one video -> `VideoSample` on the T grid; samples -> `Batch`.
 
 `VideoDataset` checks everything once, when it is built: every feature file exists and has the
-right dimension, every label is a known class, every segment has a length and lies in the video
+right dimension (a video's dataset, when the features are one HDF5 file), every label is a known class, every segment has a length and lies in the video
 (within `tolerance_s`, clipped to it). What it leaves out or cuts is listed in `dataset.skipped`,
 one line each. With `cache_path`, the rescaled features of all videos are written once to a
 memory-mapped .npy [N, F, T] and reused while the video ids and the feature spec are unchanged.
@@ -21,7 +21,17 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from ..structures import AnnotationSet, VideoAnnotation
-from .features import check_shape, find_feature_file, read_feature_file, rescale_to_grid, snippet_times_s
+from .features import (
+    HDF5_SUFFIXES,
+    check_shape,
+    find_feature_file,
+    hdf5_node,
+    open_hdf5,
+    read_feature_file,
+    read_hdf5_features,
+    rescale_to_grid,
+    snippet_times_s,
+)
 
 CACHE_FORMAT = 2  # bump when the cache's layout or the rescaling changes
 
@@ -112,7 +122,9 @@ class VideoDataset(torch.utils.data.Dataset):
     """Videos of an AnnotationSet with their features, rescaled to `temporal_scale` (T) cells.
 
     Feature files are looked up as `feature_dir / file_pattern.format(video_id=...)` with the id
-    spelled `v_<id>` and `<id>`. Segments overshooting the video by at most `tolerance_s` are
+    spelled `v_<id>` and `<id>`; when `feature_dir` is an .h5/.hdf5 file, as that file's dataset
+    under either spelling (opened on first use in each process, so DataLoader workers each open
+    their own). Segments overshooting the video by at most `tolerance_s` are
     clipped silently; further overshoots are clipped and listed in `skipped`, as are segments of
     zero length or entirely outside the video, which are left out.
     """
@@ -134,6 +146,8 @@ class VideoDataset(torch.utils.data.Dataset):
         self.spec = spec
         self.temporal_scale = temporal_scale
         self.file_pattern = file_pattern
+        self.hdf5 = self.feature_dir.suffix.lower() in HDF5_SUFFIXES and not self.feature_dir.is_dir()
+        self._h5 = None  # (pid, open h5py.File) once this process has read from the HDF5 file
         self.skipped: list[str] = []
         source = annotations.source or "annotations"
         class_index = {name: i for i, name in enumerate(self.classes)}
@@ -143,7 +157,11 @@ class VideoDataset(torch.utils.data.Dataset):
         self._grid: np.ndarray | None = None  # memory-mapped float32 [N, F, T] when cached
         if cache_path is not None and self._load_cache(Path(cache_path)):
             return
-        self._files = [self._check_file(t) for t in self._truth]
+        if self.hdf5:
+            with open_hdf5(self.feature_dir) as h5_file:  # closed again: workers must not inherit it
+                self._files = [self._check_hdf5(t, h5_file) for t in self._truth]
+        else:
+            self._files = [self._check_file(t) for t in self._truth]
         if cache_path is not None:
             self._grid = self._write_cache(Path(cache_path))
 
@@ -210,7 +228,14 @@ class VideoDataset(torch.utils.data.Dataset):
         if path is None:
             names = [self.file_pattern.format(video_id=v) for v in (f"v_{truth.video_id}", truth.video_id)]
             raise InputError.at(self.feature_dir, f"feature file not found (tried {' and '.join(names)})", video=truth.video_id)
-        n = _probe_rows(path, truth.video_id, self.spec.feature_dim)
+        return self._check_rows(path, truth, _probe_rows(path, truth.video_id, self.spec.feature_dim))
+
+    def _check_hdf5(self, truth: _Truth, h5_file) -> Path:
+        shape = hdf5_node(h5_file, self.feature_dir, truth.video_id).shape  # no data read
+        check_shape(shape, self.feature_dir, video=truth.video_id, expected_dim=self.spec.feature_dim)
+        return self._check_rows(self.feature_dir, truth, shape[0])
+
+    def _check_rows(self, path: Path, truth: _Truth, n: int) -> Path:
         if self.spec.rescaled and n != self.temporal_scale:
             raise InputError.at(
                 path, f"{n} rows, but FeatureSpec.rescaled says the rows are the T = {self.temporal_scale} grid",
@@ -222,11 +247,24 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def _rescaled(self, i: int) -> np.ndarray:
         truth, spec = self._truth[i], self.spec
-        features = read_feature_file(self._files[i], expected_dim=spec.feature_dim, video=truth.video_id)
+        if self.hdf5:
+            features = read_hdf5_features(self._files[i], truth.video_id, expected_dim=spec.feature_dim,
+                                          h5_file=self._hdf5_file())
+        else:
+            features = read_feature_file(self._files[i], expected_dim=spec.feature_dim, video=truth.video_id)
         times = None
         if not spec.rescaled:
             times = snippet_times_s(features.shape[0], spec.stride_frames, spec.window_frames, truth.fps)
         return rescale_to_grid(features, times, truth.duration_s, self.temporal_scale, already_rescaled=spec.rescaled)
+
+    def _hdf5_file(self):
+        """The HDF5 file, opened once per process: a handle inherited through fork is not used."""
+        if self._h5 is None or self._h5[0] != os.getpid():
+            self._h5 = (os.getpid(), open_hdf5(self.feature_dir))
+        return self._h5[1]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_h5": None}  # an open h5py.File does not pickle (spawned workers)
 
     def _cache_key(self) -> dict:
         """What the cached grid depends on. Durations and fps enter through a digest."""

@@ -124,38 +124,57 @@ def read_feature_file(path: str | Path, *, expected_dim: int | None = None, vide
     return check_features(raw, path, video=video, expected_dim=expected_dim)
 
 
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+
 def read_hdf5_features(
-    h5_path: str | Path, video_id: str, *, expected_dim: int | None = None
+    h5_path: str | Path, video_id: str, *, expected_dim: int | None = None, h5_file=None
 ) -> np.ndarray:
     """One video's features from an HDF5 file holding a dataset per video (key `v_<id>` or `<id>`).
 
-    A group under that key is also accepted when it holds a "feats" / "features" dataset.
+    A group under that key is also accepted when it holds a "feats" / "features" dataset. With
+    `h5_file` (the file, already open with `open_hdf5`) it is read without opening h5_path again.
     -> float32[n_snippets, F], validated as in `read_feature_file`.
     """
+    h5_path = Path(h5_path)
+    if h5_file is None:
+        with open_hdf5(h5_path, video=video_id) as f:
+            return read_hdf5_features(h5_path, video_id, expected_dim=expected_dim, h5_file=f)
+    try:
+        raw = hdf5_node(h5_file, h5_path, video_id)[()]
+    except (OSError, ValueError, KeyError) as e:
+        raise InputError.at(h5_path, f"cannot read the features ({type(e).__name__}: {e})", video=video_id) from None
+    return check_features(raw, h5_path, video=video_id, expected_dim=expected_dim)
+
+
+def open_hdf5(h5_path: str | Path, *, video: str | None = None):
+    """h5py.File(h5_path, "r"); InputError naming the file when h5py is missing or it cannot be opened."""
     try:
         import h5py
     except ImportError:
         raise InputError.at(h5_path, "reading HDF5 features needs h5py: pip install seqattnet[hdf5]") from None
-    h5_path = Path(h5_path)
-    if not h5_path.is_file():
-        raise InputError.at(h5_path, "feature file not found", video=video_id)
+    if not Path(h5_path).is_file():
+        raise InputError.at(h5_path, "feature file not found", video=video)
     try:
-        with h5py.File(h5_path, "r") as f:
-            keys = [k for k in _id_spellings(video_id) if k in f]
-            if not keys:
-                raise InputError.at(h5_path, f"no dataset for this video (tried {_id_spellings(video_id)})", video=video_id)
-            node = f[keys[0]]
-            if isinstance(node, h5py.Group):
-                inner = [k for k in _NPZ_KEYS if k in node]
-                if not inner:
-                    raise InputError.at(h5_path, f"group has no {_NPZ_KEYS} dataset", video=video_id)
-                node = node[inner[0]]
-            raw = node[()]
-    except InputError:
-        raise
-    except (OSError, ValueError, KeyError) as e:
-        raise InputError.at(h5_path, f"cannot read the features ({type(e).__name__}: {e})", video=video_id) from None
-    return check_features(raw, h5_path, video=video_id, expected_dim=expected_dim)
+        return h5py.File(h5_path, "r")
+    except OSError as e:
+        raise InputError.at(h5_path, f"cannot open the HDF5 file ({e})", video=video) from None
+
+
+def hdf5_node(h5_file, h5_path: str | Path, video_id: str):
+    """The h5py.Dataset of a video in an open file; its `.shape` is read without the data."""
+    import h5py
+
+    keys = [k for k in _id_spellings(video_id) if k in h5_file]
+    if not keys:
+        raise InputError.at(h5_path, f"no dataset for this video (tried {_id_spellings(video_id)})", video=video_id)
+    node = h5_file[keys[0]]
+    if isinstance(node, h5py.Group):
+        inner = [k for k in _NPZ_KEYS if k in node]
+        if not inner:
+            raise InputError.at(h5_path, f"group has no {_NPZ_KEYS} dataset", video=video_id)
+        node = node[inner[0]]
+    return node
 
 
 def check_features(raw: object, source: object, *, video: str | None = None, expected_dim: int | None = None) -> np.ndarray:

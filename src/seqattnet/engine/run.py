@@ -35,10 +35,12 @@ def predict_files(checkpoint: str | Path, features: str | Path, *, fps: float | 
     """Detections for one feature file or every feature file in a folder, times in seconds.
 
     Durations: a file of n snippets covers ((n - 1) * stride + window) / fps seconds, with the stride and
-    window of the checkpoint's config and fps from the argument, the config's data.fps, or 30.
+    window of the checkpoint's config and fps from the argument, the config's data.fps, or 30. A config
+    with data.windows runs sliding windows of T native snippets, merged per video as in evaluation.
     """
-    from ..data.features import FEATURE_SUFFIXES, read_feature_file, rescale_to_grid, snippet_times_s
-    from .inference import detect
+    from tqdm import tqdm
+
+    from ..data.features import FEATURE_SUFFIXES, read_feature_file
 
     model, cfg, classes = load_model(checkpoint, resolve_device(device))
     path = Path(features)
@@ -46,22 +48,54 @@ def predict_files(checkpoint: str | Path, features: str | Path, *, fps: float | 
     if not files:
         raise InputError.at(path, f"no feature files ({', '.join(FEATURE_SUFFIXES)}) in this folder")
     fps = fps or cfg.data.fps or 30.0
-    d = cfg.data
-    T = cfg.model.temporal_scale
-    device_ = next(model.parameters()).device
     out: list[Detections] = []
-    from tqdm import tqdm
-
     for file in tqdm(files, desc="predict", disable=not progress or len(files) < 2, leave=False):
-        raw = read_feature_file(file, expected_dim=cfg.model.feature_dim)
-        n = raw.shape[0]
-        duration = ((n - 1) * d.stride_frames + d.window_frames) / fps
-        grid = rescale_to_grid(raw, snippet_times_s(n, d.stride_frames, d.window_frames, fps), duration, T,
-                               already_rescaled=d.rescaled)
+        raw = read_feature_file(file, expected_dim=cfg.model.feature_dim)  # (n, F)
         video_id = canonical_video_id(file.stem)
-        feats = torch.from_numpy(grid)[None].to(device_)
-        out.extend(detect(model, feats, [video_id], torch.tensor([duration], dtype=torch.float64), cfg.inference))
+        if cfg.data.windows:
+            out.append(_detect_windows(model, cfg, raw, video_id, fps))
+        else:
+            out.append(_detect_whole(model, cfg, raw, video_id, fps))
     return out, classes
+
+
+def _snippet_duration_s(n: int, cfg: Config, fps: float) -> float:
+    return ((n - 1) * cfg.data.stride_frames + cfg.data.window_frames) / fps
+
+
+def _detect_whole(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float) -> Detections:
+    """One video rescaled to the T grid. raw: float[n, F]."""
+    from ..data.features import rescale_to_grid, snippet_times_s
+    from .inference import detect
+
+    d, n = cfg.data, raw.shape[0]
+    duration = _snippet_duration_s(n, cfg, fps)
+    grid = rescale_to_grid(raw, snippet_times_s(n, d.stride_frames, d.window_frames, fps), duration,
+                           cfg.model.temporal_scale, already_rescaled=d.rescaled)  # (F, T)
+    feats = torch.from_numpy(grid)[None].to(next(model.parameters()).device)
+    return detect(model, feats, [video_id], torch.tensor([duration], dtype=torch.float64), cfg.inference)[0]
+
+
+def _detect_windows(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float) -> Detections:
+    """Windows of T native snippets (the last zero-padded), merged into one Detections. raw: float[n, F]."""
+    from ..data.windows import Window, window_geometry, window_starts
+    from .inference import detect
+    from .windowed import merge_windows
+
+    d, T, n = cfg.data, cfg.model.temporal_scale, raw.shape[0]
+    duration = _snippet_duration_s(n, cfg, fps)
+    windows, grids = [], []
+    for start in window_starts(n, T, d.window_overlap):
+        offset_s, span_s = window_geometry(start, T, d.stride_frames, d.window_frames, fps)
+        windows.append(Window(f"{video_id}@{start}", video_id, start, offset_s, span_s, duration))
+        grid = np.zeros((T, raw.shape[1]), dtype=np.float32)
+        part = raw[start:start + T]
+        grid[:len(part)] = part
+        grids.append(grid.T)  # (F, T)
+    feats = torch.from_numpy(np.stack(grids)).to(next(model.parameters()).device)  # (W, F, T)
+    spans = torch.tensor([w.span_s for w in windows], dtype=torch.float64)
+    detections = detect(model, feats, [w.item_id for w in windows], spans, cfg.inference, nms=False)
+    return merge_windows(detections, {w.item_id: w for w in windows}, cfg.inference)[0]
 
 
 def plot_videos(detections: list[Detections], classes: list[str], out_dir: str | Path,
