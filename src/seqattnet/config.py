@@ -79,7 +79,7 @@ class DataConfig:
     root: str = ""  # folder the relative paths below are read from ("" = current directory)
     annotations: str = "annotations.json"  # ActivityNet JSON, BMN anet_anno_action.json or THUMOS JSON
     video_info: str = ""  # BMN video_info_new.csv ("" = beside the annotations)
-    features: str = "features"  # folder of per-video feature files
+    features: str = "features"  # folder of per-video feature files, or one .h5/.hdf5 file keyed by video id
     file_pattern: str = "{video_id}.npy"
     classes: str = ""  # class list file ("" = the classes found in the annotations, sorted)
     stride_frames: float = 16.0  # snippet stride in frames (ActivityNet TSN: 16)

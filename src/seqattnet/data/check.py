@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..structures import AnnotationSet, VideoAnnotation
 from .annotations import read_annotations, read_class_names
 from .dataset import FeatureSpec, fit_segment, grid_duration_s
-from .features import find_feature_file, read_feature_file
+from .features import HDF5_SUFFIXES, find_feature_file, read_feature_file, read_hdf5_features
 
 
 @dataclass
@@ -140,13 +140,17 @@ def _check_features(report: DataReport, video: VideoAnnotation, feature_dir: Pat
                     spec: FeatureSpec, temporal_scale: int, windows: bool) -> int | None:
     """Read the video's feature file whole (NaN/inf included); its number of rows, or None on an error."""
     vid = video.video_id
-    path = find_feature_file(feature_dir, vid, file_pattern)
+    hdf5 = feature_dir.suffix.lower() in HDF5_SUFFIXES and not feature_dir.is_dir()
+    path = feature_dir if hdf5 else find_feature_file(feature_dir, vid, file_pattern)
     if path is None:
         names = " and ".join(file_pattern.format(video_id=v) for v in (f"v_{vid}", vid))
         report.errors.append(f"video {vid!r}: feature file not found in {feature_dir} (tried {names})")
         return None
     try:
-        n = read_feature_file(path, expected_dim=spec.feature_dim, video=vid).shape[0]
+        if hdf5:
+            n = read_hdf5_features(path, vid, expected_dim=spec.feature_dim).shape[0]
+        else:
+            n = read_feature_file(path, expected_dim=spec.feature_dim, video=vid).shape[0]
     except InputError as e:
         report.errors.append(str(e))
         return None

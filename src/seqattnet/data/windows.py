@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..structures import AnnotationSet
 from .dataset import FeatureSpec, VideoDataset, VideoSample, _probe_rows
-from .features import read_feature_file
+from .features import HDF5_SUFFIXES, read_feature_file
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class WindowDataset(VideoDataset):
                  file_pattern: str = "{video_id}.npy", tolerance_s: float = 1.0) -> None:
         if spec.rescaled:
             raise ValueError("windows need features at their native rate, not rescaled ones")
+        if Path(feature_dir).suffix.lower() in HDF5_SUFFIXES:  # windows read row ranges of per-video files
+            raise InputError.at(feature_dir, "data.windows reads a folder of per-video files, not one HDF5 file")
         self._rows: dict[str, int] = {}
         super().__init__(annotations, feature_dir, classes, spec, temporal_scale, file_pattern=file_pattern,
                          tolerance_s=tolerance_s)
