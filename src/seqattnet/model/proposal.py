@@ -59,5 +59,28 @@ class ProposalGenerator(nn.Module):
         weight = first.weight.flatten(1)  # (map_channels, bm_channels)
         cells = torch.relu(F.linear(bm.cells(self.proposal_conv(base)), weight, first.bias))  # (B, V, map_channels)
         fill = torch.relu(F.linear(torch.relu(bm.bias), weight, first.bias))  # (map_channels,)
-        confidence = self.map_head[2:](bm.to_grid(cells, fill)).contiguous()  # (B, 2, D, T)
+        confidence = self._valid_region_head(bm.to_grid(cells, fill))  # (B, 2, D, T)
         return ProposalMaps(start, end, confidence)
+
+    def _valid_region_head(self, grid: torch.Tensor, bands: int = 4) -> torch.Tensor:
+        """The map head's 3x3, 3x3, 1x1 convolutions where they matter: at the valid cells (s + d < T).
+
+        grid: Tensor[B, m, D, T] after the first 1x1 convolution and ReLU -> Tensor[B, 2, D, T]. Rows are
+        taken in `bands`; a band of rows d0 .. d1 - 1 needs columns s < T - d0 only, plus a two-cell halo
+        for the two 3x3 convolutions. Zeros stand where the plain convolution pads, so the valid cells get
+        exactly the plain stack's values (tested); cells past the video's end are 0 (nothing reads them).
+        """
+        conv_a, conv_b, conv_out = self.map_head[2], self.map_head[4], self.map_head[6]
+        B, _, D, T = grid.shape
+        padded = F.pad(grid, (2, 2, 2, 2))  # (B, m, D + 4, T + 4): the convolutions' zero padding
+        out = grid.new_zeros(B, 2, D, T)
+        step = -(-D // bands)
+        for d0 in range(0, D, step):
+            d1, s1 = min(D, d0 + step), max(1, min(T, T - d0))
+            h = torch.relu(F.conv2d(padded[:, :, d0:d1 + 4, :s1 + 4], conv_a.weight, conv_a.bias))  # rows d0-1..d1, cols -1..s1
+            rows = torch.arange(d0 - 1, d1 + 1, device=grid.device)[:, None]
+            cols = torch.arange(-1, s1 + 1, device=grid.device)[None, :]
+            h = h * ((rows >= 0) & (rows < D) & (cols >= 0) & (cols < T))  # outside the grid: the padding of conv_b
+            h = torch.relu(F.conv2d(h, conv_b.weight, conv_b.bias))  # (B, m, d1 - d0, s1)
+            out[:, :, d0:d1, :s1] = torch.sigmoid(F.conv2d(h, conv_out.weight, conv_out.bias))
+        return out * self.boundary_matching.valid
