@@ -163,7 +163,7 @@ def _run_predict(args: argparse.Namespace) -> None:
 
 
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="generate the built-in dataset, train, evaluate and plot (about 10 min on 2 CPU cores)")
+    p = sub.add_parser("demo", help="generate the built-in dataset, train, evaluate and plot (about 5 min on 2 CPU cores)")
     p.add_argument("--out", default="runs/demo", help="run folder (the dataset goes to OUT/data)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a demo config value")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
