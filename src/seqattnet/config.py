@@ -94,6 +94,11 @@ class DataConfig:
     synthetic_val: int = 300
     synthetic_classes: int = 20
     synthetic_groups: int = 5  # groups of confusable classes (at most synthetic_classes)
+
+    def path(self, relative: str) -> Path:
+        """A path of this section, read from `root` unless it is absolute."""
+        p = Path(relative)
+        return p if p.is_absolute() or not self.root else Path(self.root) / p
     protocol: str = "activitynet"  # tIoU thresholds of evaluation: "activitynet" 0.5:0.05:0.95, "thumos" 0.3:0.1:0.7
     windows: bool = False  # True: items are windows of T native snippets (THUMOS14), not whole videos rescaled to T
     window_overlap: float = 0.5  # share of T two consecutive windows have in common

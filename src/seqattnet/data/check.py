@@ -73,11 +73,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 def check_config(cfg: Config) -> DataReport:
     """Check the dataset a config points to: its train and validation subsets (test subsets are counted)."""
     d = cfg.data
-
-    def path(relative: str) -> Path:
-        p = Path(relative)
-        return p if p.is_absolute() or not d.root else Path(d.root) / p
-
+    path = d.path
     report = DataReport(source=str(path(d.annotations)))
     try:
         annotations = read_annotations(path(d.annotations), path(d.video_info) if d.video_info else None)
@@ -85,7 +81,7 @@ def check_config(cfg: Config) -> DataReport:
     except InputError as e:
         report.errors.append(str(e))  # duplicated ids, unreadable JSON, ...: nothing more can be checked
         return report
-    spec = FeatureSpec(cfg.model.feature_dim, d.stride_frames, d.window_frames, d.fps or None, d.rescaled)
+    spec = FeatureSpec.from_config(cfg)
     check_dataset(report, annotations, classes, path(d.features), d.file_pattern, spec, cfg.model.temporal_scale,
                   [d.train_subset, d.val_subset], windows=d.windows)
     if len(classes) != cfg.model.num_classes:

@@ -46,6 +46,12 @@ class FeatureSpec:
     fps: float | None = None  # None: each video's fps from the annotations
     rescaled: bool = False  # True for BMN's CSV layout: the file's rows already are the T grid
 
+    @classmethod
+    def from_config(cls, cfg) -> "FeatureSpec":
+        """cfg: seqattnet.config.Config (model.feature_dim and the data section)."""
+        d = cfg.data
+        return cls(cfg.model.feature_dim, d.stride_frames, d.window_frames, d.fps or None, d.rescaled)
+
     def __post_init__(self) -> None:
         if self.feature_dim <= 0 or self.stride_frames <= 0 or self.window_frames < 0:
             raise InputError.at("FeatureSpec", f"needs feature_dim > 0, stride_frames > 0, window_frames >= 0: {self}")

@@ -23,14 +23,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def data_path(cfg: Config, relative: str) -> Path:
-    path = Path(relative)
-    return path if path.is_absolute() or not cfg.data.root else Path(cfg.data.root) / path
-
-
 def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
     """Generate the built-in dataset into data.root when the config asks for it and it is missing."""
-    if not cfg.data.synthetic or data_path(cfg, cfg.data.annotations).exists():
+    if not cfg.data.synthetic or cfg.data.path(cfg.data.annotations).exists():
         return
     from ..data.synthetic import generate_synthetic_dataset
 
@@ -42,9 +37,9 @@ def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
 
 def load_ground_truth(cfg: Config) -> tuple[AnnotationSet, list[str]]:
     """All annotations and the class list (from data.classes, else the annotations' sorted classes)."""
-    info = data_path(cfg, cfg.data.video_info) if cfg.data.video_info else None
-    annotations = read_annotations(data_path(cfg, cfg.data.annotations), info)
-    classes = read_class_names(data_path(cfg, cfg.data.classes)) if cfg.data.classes else annotations.classes
+    info = cfg.data.path(cfg.data.video_info) if cfg.data.video_info else None
+    annotations = read_annotations(cfg.data.path(cfg.data.annotations), info)
+    classes = read_class_names(cfg.data.path(cfg.data.classes)) if cfg.data.classes else annotations.classes
     if len(classes) != cfg.model.num_classes:
         raise InputError.at(cfg.data.classes or cfg.data.annotations,
                             f"{len(classes)} classes, but model.num_classes is {cfg.model.num_classes}; "
@@ -52,24 +47,19 @@ def load_ground_truth(cfg: Config) -> tuple[AnnotationSet, list[str]]:
     return annotations, classes
 
 
-def feature_spec(cfg: Config) -> FeatureSpec:
-    return FeatureSpec(cfg.model.feature_dim, cfg.data.stride_frames, cfg.data.window_frames,
-                       cfg.data.fps or None, cfg.data.rescaled)
-
-
 def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes: list[str]) -> VideoDataset:
     videos = annotations.subset(subset)
     if not videos.videos:
         raise InputError.at(annotations.source, f"no videos in subset {subset!r}; subsets: {annotations.subsets}")
     if cfg.data.windows:  # native-rate windows: read per window from the files (no grid to cache)
-        return WindowDataset(videos, data_path(cfg, cfg.data.features), classes, feature_spec(cfg),
+        return WindowDataset(videos, cfg.data.path(cfg.data.features), classes, FeatureSpec.from_config(cfg),
                              cfg.model.temporal_scale, overlap=cfg.data.window_overlap,
                              min_fraction=cfg.data.window_min_fraction, file_pattern=cfg.data.file_pattern)
     cache = None
     if cfg.data.cache:
-        cache = data_path(cfg, f"cache/{subset}_T{cfg.model.temporal_scale}.npy")
+        cache = cfg.data.path(f"cache/{subset}_T{cfg.model.temporal_scale}.npy")
         cache.parent.mkdir(parents=True, exist_ok=True)
-    return VideoDataset(videos, data_path(cfg, cfg.data.features), classes, feature_spec(cfg),
+    return VideoDataset(videos, cfg.data.path(cfg.data.features), classes, FeatureSpec.from_config(cfg),
                         cfg.model.temporal_scale, cache_path=cache, file_pattern=cfg.data.file_pattern)
 
 

@@ -17,7 +17,7 @@ from ..evaluation.protocols import resolve_tious
 from ..model import SeqAttNet
 from ..postprocess.fusion import fuse_class_scores, read_class_scores
 from ..structures import AnnotationSet
-from .build import build_dataset, data_path, load_ground_truth, resolve_device
+from .build import build_dataset, load_ground_truth, resolve_device
 from .checkpoint import load_model
 from .inference import predict_dataset, to_results
 from .windowed import merge_windows
@@ -82,7 +82,7 @@ def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, c
 def fuse_with_config(results: dict[str, list[dict]], cfg: Config, classes: list[str]) -> dict[str, list[dict]]:
     """Result entries fused with the video-level class scores of inference.class_scores."""
     inf = cfg.inference
-    scores = read_class_scores(data_path(cfg, inf.class_scores), classes)
+    scores = read_class_scores(cfg.data.path(inf.class_scores), classes)
     return fuse_class_scores(results, scores, classes, inf.class_score_fusion, inf.class_score_top_k, inf.max_detections)
 
 

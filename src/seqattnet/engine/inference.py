@@ -29,18 +29,22 @@ class Detections:
                 for (a, b), s, l in zip(self.segments_s, self.scores, self.labels)]
 
 
-def _pad_by_video(values: torch.Tensor, video_index: torch.Tensor, num_videos: int,
-                  fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows grouped by video into (V, M, ...) with a validity mask (V, M); rows keep their order."""
+def _pad_by_video(video_index: torch.Tensor, num_videos: int,
+                  *values: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Rows grouped by video: each of `values` (rows, ...) -> (V, M, ...), zero-padded, rows in order; and
+    the validity mask (V, M). The grouping is computed once for all of them."""
     counts = torch.bincount(video_index, minlength=num_videos)
     width = int(counts.max()) if len(counts) and counts.max() > 0 else 1
     order = torch.argsort(video_index, stable=True)
     starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(len(video_index), device=values.device) - starts[video_index[order]]
-    padded = values.new_full((num_videos, width) + values.shape[1:], fill)
-    padded[video_index[order], slot] = values[order]
-    valid = torch.zeros(num_videos, width, dtype=torch.bool, device=values.device)
-    valid[video_index[order], slot] = True
+    row, slot = video_index[order], torch.arange(len(video_index), device=video_index.device) - starts[video_index[order]]
+    padded = []
+    for v in values:
+        out = v.new_zeros((num_videos, width) + v.shape[1:])
+        out[row, slot] = v[order]
+        padded.append(out)
+    valid = torch.zeros(num_videos, width, dtype=torch.bool, device=video_index.device)
+    valid[row, slot] = True
     return padded, valid
 
 
@@ -58,9 +62,8 @@ def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durat
     heads = model.heads(features, candidates.proposals)
     scored = score_candidates(candidates, heads.offsets if cfg.refine else None, heads.class_log_probs,
                               model.temporal_scale, top_k_classes=cfg.top_k_classes)
-    segments, valid = _pad_by_video(scored.segments_norm.float(), scored.video_index, B)
-    scores, _ = _pad_by_video(scored.scores.float(), scored.video_index, B)
-    labels, _ = _pad_by_video(scored.labels, scored.video_index, B)
+    (segments, scores, labels), valid = _pad_by_video(scored.video_index, B, scored.segments_norm.float(),
+                                                      scored.scores.float(), scored.labels)
     # Class-agnostic Gaussian Soft-NMS with BMN's adaptive threshold, on normalised segments (Sec. 3.6.1)
     if nms:
         kept = batched_soft_nms(segments, scores, valid, labels, method="gaussian", sigma=cfg.soft_nms_sigma,
