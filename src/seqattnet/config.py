@@ -82,6 +82,7 @@ class DataConfig:
     features: str = "features"  # folder of per-video feature files, or one .h5/.hdf5 file keyed by video id
     file_pattern: str = "{video_id}.npy"
     classes: str = ""  # class list file ("" = the classes found in the annotations, sorted)
+    backbone: str = ""  # network that made the features ("" = not recorded); predict refuses features of another
     stride_frames: float = 16.0  # snippet stride in frames (ActivityNet TSN: 16)
     window_frames: float = 16.0  # frames a snippet covers
     fps: float = 0.0  # 0 = per-video fps from the annotations

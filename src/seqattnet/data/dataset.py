@@ -28,6 +28,7 @@ from .features import (
     hdf5_node,
     open_hdf5,
     read_feature_file,
+    read_feature_meta,
     read_hdf5_features,
     rescale_to_grid,
     snippet_times_s,
@@ -45,12 +46,28 @@ class FeatureSpec:
     window_frames: float = 16  # frames one snippet sees; its time is the window's centre
     fps: float | None = None  # None: each video's fps from the annotations
     rescaled: bool = False  # True for BMN's CSV layout: the file's rows already are the T grid
+    backbone: str = ""  # the network that made them ("" = not recorded)
 
     @classmethod
     def from_config(cls, cfg) -> "FeatureSpec":
         """cfg: seqattnet.config.Config (model.feature_dim and the data section)."""
         d = cfg.data
-        return cls(cfg.model.feature_dim, d.stride_frames, d.window_frames, d.fps or None, d.rescaled)
+        return cls(cfg.model.feature_dim, d.stride_frames, d.window_frames, d.fps or None, d.rescaled, d.backbone)
+
+    def check_meta(self, meta: dict | None, source: object, *, video: str | None = None) -> None:
+        """Refuse features whose recorded making (`read_feature_meta`: backbone, dimension, stride,
+        window) differs from this spec. Files without metadata pass: nothing to compare."""
+        if not meta:
+            return
+        ours = {"backbone": self.backbone, "feature_dim": self.feature_dim, "stride_frames": self.stride_frames,
+                "window_frames": self.window_frames}
+        wrong = [f"{key} {meta[key]!r} (expected {value!r})" for key, value in ours.items()
+                 if key in meta and (meta[key] != value if key == "backbone" else float(meta[key]) != float(value))]
+        if wrong:
+            raise InputError.at(source, "features made differently from the model's: " + ", ".join(wrong) + "; "
+                                "extract them again with those settings (`seqattnet extract --backbone --snippet "
+                                "--stride`), or set data.backbone, data.stride_frames and data.window_frames to "
+                                "match and train on them", video=video)
 
     def __post_init__(self) -> None:
         if self.feature_dim <= 0 or self.stride_frames <= 0 or self.window_frames < 0:
@@ -234,6 +251,7 @@ class VideoDataset(torch.utils.data.Dataset):
         if path is None:
             names = [self.file_pattern.format(video_id=v) for v in (f"v_{truth.video_id}", truth.video_id)]
             raise InputError.at(self.feature_dir, f"feature file not found (tried {' and '.join(names)})", video=truth.video_id)
+        self.spec.check_meta(read_feature_meta(path), path, video=truth.video_id)
         return self._check_rows(path, truth, _probe_rows(path, truth.video_id, self.spec.feature_dim))
 
     def _check_hdf5(self, truth: _Truth, h5_file) -> Path:

@@ -124,6 +124,45 @@ def read_feature_file(path: str | Path, *, expected_dim: int | None = None, vide
     return check_features(raw, path, video=video, expected_dim=expected_dim)
 
 
+
+def write_feature_file(path: str | Path, features: np.ndarray, meta: dict) -> Path:
+    """One video's features float[n_snippets, F] and how they were made, as `.npz` ("features", "meta").
+
+    meta is JSON-able (backbone, feature_dim, stride_frames, window_frames, fps, ...) and is read back
+    by `read_feature_meta`. Written to a temporary file, then renamed: a crash leaves no partial file.
+    """
+    import json
+    import os
+    import tempfile
+
+    path = Path(path)
+    features = check_features(features, path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, features=features, meta=np.array(json.dumps(meta, sort_keys=True)))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_feature_meta(path: str | Path) -> dict | None:
+    """The metadata `write_feature_file` stored beside the features; None for files without it."""
+    import json
+
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "meta" not in archive:
+                return None
+            return json.loads(str(archive["meta"]))
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise InputError.at(path, f"cannot read the feature metadata ({type(e).__name__}: {e})") from None
+
 HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
@@ -233,7 +272,7 @@ def _load_npy(path: Path) -> np.ndarray:
 
 def _load_npz(path: Path) -> np.ndarray:
     with np.load(path, allow_pickle=False) as archive:
-        keys = list(archive.keys())
+        keys = [k for k in archive.keys() if k != "meta"]  # "meta": write_feature_file's metadata
         if len(keys) == 1:
             return archive[keys[0]]
         for key in _NPZ_KEYS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 
 from .. import __version__
 from ..config import Config, config_from_dict, to_dict
+from ..data.dataset import FeatureSpec
 from ..errors import InputError
 from ..model import SeqAttNet
 
@@ -56,6 +58,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, class
         "model": model.state_dict(),
         "config": to_dict(cfg),
         "classes": list(classes),
+        "feature_spec": asdict(FeatureSpec.from_config(cfg)),  # also in the config; here for readers of the file
         "epoch": epoch,
         "metrics": metrics or {},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,

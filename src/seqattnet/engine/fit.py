@@ -72,7 +72,7 @@ def train(cfg: Config, out_dir: str | Path, *, progress: bool = True,
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     generator = seed_everything(cfg.train.seed)
-    info, device = init_distributed(resolve_device(cfg.train.device))
+    info, device = init_distributed(resolve_device(cfg.train.device, "train.device"))
     try:
         return _fit(cfg, Path(out_dir), info, device, generator, progress and info.is_main, resume)
     finally:
