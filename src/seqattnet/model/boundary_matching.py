@@ -90,6 +90,8 @@ class BoundaryMatching(nn.Module):
                                               boundary_ratio))
         valid = valid_cells(temporal_scale, max_duration)
         self.register_buffer("valid", valid, persistent=False)
+        # the valid cells' flat positions: a long index exports to ONNX, a boolean mask there does not
+        self.register_buffer("valid_index", valid.flatten().nonzero().squeeze(1), persistent=False)  # (V,)
         # The contraction over the V valid cells (flattened d-major), rows ordered (t, n) so that the
         # per-sample-point convolution's output (B, T, N, O) is read without a copy.
         contraction = mask.permute(1, 0, 2, 3).reshape(temporal_scale * num_samples, -1)[:, valid.flatten()]
@@ -145,7 +147,7 @@ class BoundaryMatching(nn.Module):
         """
         B, _, K = cells.shape
         out = fill.to(cells.dtype).expand(B, self.D * self.T, K).clone()
-        out[:, self.valid.flatten()] = cells
+        out[:, self.valid_index] = cells
         return out.view(B, self.D, self.T, K).permute(0, 3, 1, 2)  # (B, K, D, T)
 
     def full_mask(self) -> torch.Tensor:
