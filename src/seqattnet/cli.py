@@ -267,6 +267,76 @@ def _run_check_data(args: argparse.Namespace) -> None:
         raise InputError.at(report.source, f"{len(report.errors)} errors; training would fail (listed above)")
 
 
+def _add_extract(sub) -> None:
+    p = sub.add_parser("extract", help="video files -> per-video feature files with a torchvision backbone (needs seqattnet[video])")
+    p.add_argument("videos", help="a video file or a folder of them")
+    p.add_argument("--backbone", default="r2plus1d_18", help="torchvision video network (see docs/video.md)")
+    p.add_argument("--out", required=True, help="folder for the feature files (<video_id>.npz with metadata)")
+    p.add_argument("--weights", default="default",
+                   help="'default' (torchvision's pretrained weights, downloaded once), 'random' (untrained, for "
+                        "tests) or a local state-dict file")
+    p.add_argument("--snippet", type=int, default=16, help="frames per snippet (default 16)")
+    p.add_argument("--stride", type=int, default=16, help="frames between snippet starts (default 16)")
+    p.add_argument("--batch-size", type=int, default=16, help="snippets per forward pass")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--overwrite", action="store_true", help="extract again videos whose feature file exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_extract)
+
+
+def _run_extract(args: argparse.Namespace) -> None:
+    from .video.extract import extract_features
+
+    result = extract_features(args.videos, args.out, backbone=args.backbone, weights=args.weights,
+                              snippet_frames=args.snippet, stride_frames=args.stride, batch_size=args.batch_size,
+                              device=args.device, progress=not args.quiet, overwrite=args.overwrite)
+    print(result.summary())
+    if not result.written and result.failed:
+        raise InputError.at(args.videos, f"no video could be read ({len(result.failed)} failed, listed above)")
+
+
+def _add_detect(sub) -> None:
+    p = sub.add_parser("detect", help="video file(s) -> detections in one go: extract, predict, report (needs seqattnet[video])")
+    p.add_argument("videos", help="a video file or a folder of them")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint trained on features of a torchvision backbone")
+    p.add_argument("--report", default=None, metavar="DIR", help="write an HTML page and a PNG timeline per video here")
+    p.add_argument("--out", default=None, help="result JSON (default: REPORT/results.json, or results.json)")
+    p.add_argument("--features", default=None, metavar="DIR",
+                   help="keep the extracted features here (default: REPORT/features, or a temporary folder)")
+    p.add_argument("--weights", default="default", help="backbone weights, as for `extract`")
+    p.add_argument("--ground-truth", default=None, help="annotations to draw under the detections in the report")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_detect)
+
+
+def _run_detect(args: argparse.Namespace) -> None:
+    from .video.detect import detect_videos
+
+    detect_videos(args.videos, args.checkpoint, report_dir=args.report, results_path=args.out,
+                  features_dir=args.features, weights=args.weights, ground_truth=args.ground_truth,
+                  device=args.device, progress=not args.quiet)
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="a checkpoint as ONNX or TorchScript graphs for deployment",
+                       description="Writes DIR/proposals.{onnx,pt} (features -> start, end, confidence maps), "
+                                   "DIR/heads.{onnx,pt} (features, proposals -> offsets, class log-probabilities) "
+                                   "and DIR/export.json (shapes, classes, inference settings).")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
+                   help="onnx (default; needs seqattnet[export]) or torchscript (torch.jit.load)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the exported files (created if missing)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from .export import export_checkpoint
+
+    for path in export_checkpoint(args.checkpoint, args.out, fmt=args.format):
+        print(path)
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes as one line, like every other error (argparse prints the usage block too)."""
 
@@ -279,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_demo, _add_train, _add_evaluate, _add_predict, _add_evaluate_json, _add_info, _add_bench,
-                _add_check_data):
+                _add_check_data, _add_extract, _add_detect, _add_export):
         add(sub)
     return parser
 

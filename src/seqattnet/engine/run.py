@@ -30,32 +30,41 @@ def parameter_table(model: torch.nn.Module) -> dict[str, int]:
     return groups
 
 
-def predict_files(checkpoint: str | Path, features: str | Path, *, fps: float | None = None,
+def predict_files(checkpoint: str | Path, features: str | Path | list[Path], *, fps: float | None = None,
                   device: str = "auto", progress: bool = True) -> tuple[list[Detections], list[str]]:
-    """Detections for one feature file or every feature file in a folder, times in seconds.
+    """Detections for one feature file, every feature file in a folder, or a list of files; times in seconds.
 
     Durations: a file of n snippets covers ((n - 1) * stride + window) / fps seconds, with the stride and
-    window of the checkpoint's config and fps from the argument, the config's data.fps, or 30. A config
-    with data.windows runs sliding windows of T native snippets, merged per video as in evaluation.
+    window of the checkpoint's config and fps from the argument, the file's metadata (`seqattnet extract`),
+    the config's data.fps, or 30. Files whose metadata names another backbone, dimension, stride or
+    window than the checkpoint's are refused. A config with data.windows runs sliding windows of T native
+    snippets, merged per video as in evaluation.
     """
     from tqdm import tqdm
 
-    from ..data.features import FEATURE_SUFFIXES, read_feature_file
+    from ..data.dataset import FeatureSpec
+    from ..data.features import FEATURE_SUFFIXES, read_feature_file, read_feature_meta
 
     model, cfg, classes = load_model(checkpoint, resolve_device(device))
-    path = Path(features)
-    files = sorted(p for p in path.iterdir() if p.suffix in FEATURE_SUFFIXES) if path.is_dir() else [path]
-    if not files:
-        raise InputError.at(path, f"no feature files ({', '.join(FEATURE_SUFFIXES)}) in this folder")
-    fps = fps or cfg.data.fps or 30.0
+    spec = FeatureSpec.from_config(cfg)
+    if isinstance(features, list):
+        files = [Path(f) for f in features]
+    else:
+        path = Path(features)
+        files = sorted(p for p in path.iterdir() if p.suffix in FEATURE_SUFFIXES) if path.is_dir() else [path]
+        if not files:
+            raise InputError.at(path, f"no feature files ({', '.join(FEATURE_SUFFIXES)}) in this folder")
     out: list[Detections] = []
     for file in tqdm(files, desc="predict", disable=not progress or len(files) < 2, leave=False):
+        meta = read_feature_meta(file) if file.is_file() else None
+        spec.check_meta(meta, f"{file} (checkpoint {checkpoint})")
         raw = read_feature_file(file, expected_dim=cfg.model.feature_dim)  # (n, F)
         video_id = canonical_video_id(file.stem)
+        video_fps = fps or (meta or {}).get("fps") or cfg.data.fps or 30.0
         if cfg.data.windows:
-            out.append(_detect_windows(model, cfg, raw, video_id, fps))
+            out.append(_detect_windows(model, cfg, raw, video_id, video_fps))
         else:
-            out.append(_detect_whole(model, cfg, raw, video_id, fps))
+            out.append(_detect_whole(model, cfg, raw, video_id, video_fps))
     return out, classes
 
 
@@ -113,7 +122,8 @@ def plot_videos(detections: list[Detections], classes: list[str], out_dir: str |
             det.video_id, float(det.segments_s.max()) if len(det.segments_s) else 1.0)
         path = out / f"{det.video_id}.png"
         plot_timeline(path, det.video_id, duration, det.segments_s, det.scores, [classes[i] for i in det.labels],
-                      truth.segments_s if truth is not None else None, truth.labels if truth is not None else None)
+                      truth.segments_s if truth is not None else None, truth.labels if truth is not None else None,
+                      classes=classes)
         paths.append(path)
     return paths
 

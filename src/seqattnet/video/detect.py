@@ -1,0 +1,67 @@
+"""`seqattnet detect`: video files -> features (the checkpoint's backbone) -> detections -> report."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..errors import InputError
+from ..structures import canonical_video_id
+
+
+def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str | Path | None = None,
+                  results_path: str | Path | None = None, features_dir: str | Path | None = None,
+                  weights: str = "default", ground_truth: str | Path | None = None, device: str = "auto",
+                  progress: bool = True) -> list:
+    """Extract features of a video file (or a folder of them) as the checkpoint's model was trained on,
+    detect actions, write the result JSON and, with `report_dir`, an HTML page and a PNG per video.
+
+    The backbone, snippet length and stride come from the checkpoint (data.backbone, data.window_frames,
+    data.stride_frames); a checkpoint that does not name its backbone is refused. -> list[Detections].
+    """
+    from ..config import config_from_dict
+    from ..engine.checkpoint import read_checkpoint
+
+    cfg = config_from_dict(read_checkpoint(checkpoint)["config"], str(checkpoint))
+    if not cfg.data.backbone:
+        raise InputError.at(checkpoint, "the checkpoint does not name the backbone of its features (data.backbone "
+                            "is empty): train on features from `seqattnet extract` with data.backbone set, or run "
+                            "`seqattnet extract` and `seqattnet predict` yourself")
+    report = Path(report_dir) if report_dir else None
+    results = Path(results_path) if results_path else (report / "results.json" if report else Path("results.json"))
+    with tempfile.TemporaryDirectory(prefix="seqattnet-features-") as scratch:
+        folder = Path(features_dir) if features_dir else (report / "features" if report else Path(scratch))
+        return _detect(videos, checkpoint, cfg, folder, results, report, weights, ground_truth, device, progress)
+
+
+def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: Path | None, weights: str,
+            ground_truth, device: str, progress: bool) -> list:
+    from ..data.annotations import read_annotations
+    from ..data.features import read_feature_meta
+    from ..engine.inference import to_results
+    from ..engine.run import predict_files
+    from ..evaluation import write_results
+    from .extract import extract_features, find_videos
+
+    truth = read_annotations(ground_truth) if ground_truth else None  # bad annotations fail before the work
+    files = find_videos(videos)
+    extracted = extract_features(files, features_dir, backbone=cfg.data.backbone, weights=weights,
+                                 snippet_frames=int(cfg.data.window_frames), stride_frames=int(cfg.data.stride_frames),
+                                 device=device, progress=progress)
+    print(extracted.summary())
+    feature_files = extracted.written + extracted.skipped
+    if not feature_files:
+        raise InputError.at(videos, f"no video could be read ({len(extracted.failed)} failed, listed above)")
+    detections, classes = predict_files(checkpoint, feature_files, device=device, progress=progress)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    write_results(results, to_results(detections, classes))
+    print(f"{sum(len(d.scores) for d in detections)} detections in {len(detections)} videos -> {results}")
+    if report is not None:
+        from ..report import write_report
+
+        by_id = {canonical_video_id(f.stem): f for f in files}
+        durations = {canonical_video_id(f.stem): read_feature_meta(f)["duration_s"] for f in feature_files}
+        pages = write_report(report, detections, classes, videos={d.video_id: by_id[d.video_id] for d in detections},
+                             durations_s=durations, ground_truth=truth)
+        print(f"report: {pages[-1] if len(pages) > 2 else pages[0]}")
+    return detections

@@ -1,0 +1,54 @@
+"""`seqattnet detect`: a video file -> features -> detections -> an HTML page and a PNG, in one command."""
+
+import json
+
+import pytest
+import torch
+
+from seqattnet.cli import main
+from seqattnet.config import load_config
+from seqattnet.data.features import read_feature_meta
+from seqattnet.engine.build import build_model
+from seqattnet.engine.checkpoint import save_checkpoint
+
+pytest.importorskip("torchvision", reason="detect needs torchvision (pip install seqattnet[video])")
+pytest.importorskip("av", reason="detect needs PyAV (pip install seqattnet[video])")
+
+TINY = ["model.num_classes=3", "model.feature_dim=512", "model.temporal_scale=16", "model.max_duration=16",
+        "model.base_channels=8", "model.bm_channels=8", "model.map_channels=8", "model.num_samples=4",
+        "data.stride_frames=16", "data.window_frames=16"]
+
+
+def _checkpoint(path, backbone: str):
+    torch.manual_seed(0)
+    cfg = load_config("demo", TINY + [f"data.backbone={backbone}"])
+    save_checkpoint(path, build_model(cfg), cfg, ["jump", "run", "swim"])
+    return path
+
+
+def test_detect_writes_results_and_a_report(make_video, tmp_path, capsys):
+    video = make_video("clip.webm", seconds=4.0, fps=25)
+    checkpoint = _checkpoint(tmp_path / "last.pt", "mc3_18")
+    report = tmp_path / "report"
+    code = main(["detect", str(video), "--checkpoint", str(checkpoint), "--report", str(report),
+                 "--weights", "random", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    preds = json.loads((report / "results.json").read_text())["results"]["clip"]
+    assert 0 < len(preds) <= 100
+    for p in preds:
+        assert 0.0 <= p["segment"][0] < p["segment"][1] <= 4.0 + 1e-6
+        assert p["label"] in {"jump", "run", "swim"}
+    meta = read_feature_meta(report / "features" / "clip.npz")
+    assert meta["backbone"] == "mc3_18" and meta["stride_frames"] == 16 and meta["window_frames"] == 16
+    html = (report / "clip.html").read_text()
+    assert "<video" in html and "clip" in html
+    assert (report / "clip.png").stat().st_size > 1000
+
+
+def test_detect_refuses_a_checkpoint_without_a_backbone(make_video, tmp_path, capsys):
+    video = make_video("clip.webm", seconds=1.0, fps=25)
+    checkpoint = _checkpoint(tmp_path / "last.pt", "")
+    code = main(["detect", str(video), "--checkpoint", str(checkpoint), "--weights", "random", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "last.pt" in err and "data.backbone" in err
