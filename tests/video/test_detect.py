@@ -52,3 +52,32 @@ def test_detect_refuses_a_checkpoint_without_a_backbone(make_video, tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "last.pt" in err and "data.backbone" in err
+
+
+def _report_data(page) -> dict:
+    html = page.read_text()
+    start = html.index('id="report-data">') + len('id="report-data">')
+    return json.loads(html[start:html.index("</script>", start)])
+
+
+def test_detect_a_folder_with_ground_truth(make_video, tmp_path, capsys):
+    make_video("a.webm", seconds=1.5, fps=25)
+    make_video("b.mp4", seconds=2.0, fps=25)
+    truth = {"database": {"a": {"subset": "validation", "duration": 1.5,
+                                "annotations": [{"segment": [0.2, 1.1], "label": "run"}]}}}
+    (tmp_path / "gt.json").write_text(json.dumps(truth))
+    checkpoint = _checkpoint(tmp_path / "last.pt", "mc3_18")
+    report = tmp_path / "report"
+    code = main(["detect", str(tmp_path), "--checkpoint", str(checkpoint), "--report", str(report),
+                 "--ground-truth", str(tmp_path / "gt.json"), "--weights", "random", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert set(json.loads((report / "results.json").read_text())["results"]) == {"a", "b"}
+    index = (report / "index.html").read_text()
+    assert "a.html" in index and "b.html" in index
+    a, b = _report_data(report / "a.html"), _report_data(report / "b.html")
+    assert a["truth"] == [{"label": "run", "start_s": 0.2, "end_s": 1.1}] and b["truth"] is None
+    assert b["duration_s"] == pytest.approx(2.0)  # the decoded frames / fps, as extraction recorded
+    # a second run reuses the features extracted the first time
+    assert main(["detect", str(tmp_path), "--checkpoint", str(checkpoint), "--report", str(report),
+                 "--weights", "random", "--quiet"]) == 0
+    assert "0 written, 2 skipped" in capsys.readouterr().out
