@@ -124,7 +124,6 @@ def read_feature_file(path: str | Path, *, expected_dim: int | None = None, vide
     return check_features(raw, path, video=video, expected_dim=expected_dim)
 
 
-
 def write_feature_file(path: str | Path, features: np.ndarray, meta: dict) -> Path:
     """One video's features float[n_snippets, F] and how they were made, as `.npz` ("features", "meta").
 
@@ -162,6 +161,7 @@ def read_feature_meta(path: str | Path) -> dict | None:
             return json.loads(str(archive["meta"]))
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise InputError.at(path, f"cannot read the feature metadata ({type(e).__name__}: {e})") from None
+
 
 HDF5_SUFFIXES = (".h5", ".hdf5")
 
