@@ -94,6 +94,13 @@ def test_duration_comes_from_the_first_source_that_has_one(tmp_path):
     assert duration() == pytest.approx(2.8 + 0.9)  # the end of the last detection
 
 
+def test_duration_is_read_from_the_video_file(make_video, tmp_path):
+    pytest.importorskip("av", reason="reading a video's duration needs PyAV")
+    video = make_video("clip.webm", seconds=5.0, fps=25)
+    page = write_report(tmp_path / "out", [detections()], CLASSES, videos={"clip": video})[0]
+    assert page_json(page)["duration_s"] == pytest.approx(5.0)  # not 3.7, the end of the last detection
+
+
 def test_overlapping_segments_go_to_separate_lanes():
     lane, count = pack_lanes(np.array([[2.0, 4.0], [0.0, 2.0], [1.0, 3.0], [5.0, 6.0], [3.0, 5.0]]))
     assert lane.tolist() == [0, 0, 1, 0, 1] and count == 2

@@ -115,15 +115,13 @@ def _duration_s(det: Detections, given: float | None, truth: VideoAnnotation | N
 
 
 def _probe_duration_s(path: Path) -> float | None:
-    """The container's duration in seconds when PyAV is installed and knows it, else None."""
+    """The video's duration in seconds as extraction reads it (`probe_video`), or None when PyAV is missing or
+    the file cannot be read: the report then falls back to the detections."""
+    from ..video.decode import probe_video
+
     try:
-        import av
-    except ImportError:
-        return None
-    try:
-        with av.open(str(path)) as container:
-            return container.duration / av.time_base if container.duration else None
-    except av.error.FFmpegError:
+        return probe_video(path).duration_s or None
+    except InputError:
         return None
 
 
