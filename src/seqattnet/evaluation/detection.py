@@ -66,6 +66,10 @@ class GroundTruthArrays:
         segments = np.concatenate([v.segments_s for v in videos]) if videos else np.zeros((0, 2))
         return cls(video_ids, classes, video, label, segments.reshape(-1, 2))
 
+    def n_positives(self) -> np.ndarray:
+        """Instances per class. -> int64[C]"""
+        return np.bincount(self.label, minlength=len(self.classes))
+
 
 def evaluate_detection(
     ground_truth: AnnotationSet,
@@ -88,21 +92,41 @@ def evaluate_detection(
     if len(tious) == 0:
         raise ValueError("no tIoU threshold given")
     gt = GroundTruthArrays.from_annotations(ground_truth)
+    ranked = rank_predictions(gt, results, source, ignore_unknown_labels, ground_truth.source)
+    is_tp = greedy_match(gt, ranked.label, ranked.video, ranked.segments_s, tious)
+    ap = average_precision(ranked.label, is_tp, gt.n_positives())
+    mean_ap = ap.mean(axis=0)
+    return DetectionMetrics(tious, gt.classes, ap, mean_ap, float(mean_ap.mean()))
+
+
+@dataclass
+class RankedPredictions:
+    """Predictions of the evaluated classes sorted by class, then descending score (ties: input order).
+
+    label: int64[P] class index; video: int64[P] index into the ground truth's videos (-1: a video without
+    ground truth); segments_s: float64[P, 2]; scores: float64[P].
+    """
+
+    label: np.ndarray
+    video: np.ndarray
+    segments_s: np.ndarray
+    scores: np.ndarray
+
+
+def rank_predictions(gt: GroundTruthArrays, results: Mapping[str, list[dict]], source: object,
+                     ignore_unknown_labels: bool, gt_source: object = "ground truth") -> RankedPredictions:
+    """Check and flatten `results`, give each prediction its class and video index, sort as the matching
+    needs. Raises InputError as `evaluate_detection` documents."""
     if len(gt.label) == 0:
-        raise InputError.at(ground_truth.source or "ground truth",
-                            "no ground-truth instance in the evaluated videos")
+        raise InputError.at(gt_source or "ground truth", "no ground-truth instance in the evaluated videos")
     flat = flatten_predictions(results, source)
     label = _class_of_predictions(flat, gt.classes, source, ignore_unknown_labels)
     video_index = {v: i for i, v in enumerate(gt.video_ids)}
     video = np.asarray([video_index.get(v, -1) for v in flat.video_ids], dtype=np.int64)[flat.video]
-
     keep = np.flatnonzero(label >= 0)
     # Class first, then descending score; lexsort is stable, so equal scores keep input order.
     order = keep[np.lexsort((-flat.scores[keep], label[keep]))]
-    is_tp = greedy_match(gt, label[order], video[order], flat.segments_s[order], tious)
-    ap = average_precision(label[order], is_tp, np.bincount(gt.label, minlength=len(gt.classes)))
-    mean_ap = ap.mean(axis=0)
-    return DetectionMetrics(tious, gt.classes, ap, mean_ap, float(mean_ap.mean()))
+    return RankedPredictions(label[order], video[order], flat.segments_s[order], flat.scores[order])
 
 
 def _class_of_predictions(
@@ -136,6 +160,14 @@ def greedy_match(
     -> bool[P, K]. Each prediction takes the highest-IoU unmatched instance of its class and video with
     IoU >= threshold; equal IoUs go to the instance listed first.
     """
+    return match_instances(gt, label, video, segments_s, tious) >= 0
+
+
+def match_instances(
+    gt: GroundTruthArrays, label: np.ndarray, video: np.ndarray, segments_s: np.ndarray, tious: np.ndarray
+) -> np.ndarray:
+    """The instance each prediction matches, as `greedy_match` decides it. -> int64[P, K] index into the
+    instances of `gt` (-1: a false positive at that threshold)."""
     n_videos = max(len(gt.video_ids), 1)
     gt_key = gt.label * n_videos + gt.video
     gt_order = np.argsort(gt_key, kind="stable")  # instances of one (class, video) group are contiguous
@@ -145,16 +177,16 @@ def greedy_match(
     hi = np.where(key >= 0, np.searchsorted(gt_key_sorted, key, side="right"), lo)
 
     pred, cand, iou = _candidate_pairs(lo, hi, gt_order, gt.segments_s, segments_s, tious.min())
-    is_tp = np.zeros((len(label), len(tious)), dtype=bool)
+    matched = np.full((len(label), len(tious)), -1, dtype=np.int64)
     locked = np.zeros((len(gt.label), len(tious)), dtype=bool)  # instance already matched, per threshold
     for rows, cand_r, iou_r in _by_rank_in_group(pred, cand, iou, key):
         free = (cand_r >= 0)[:, :, None] & (iou_r[:, :, None] >= tious) & ~locked[cand_r]  # (n, Cmax, K)
         hit = free.any(axis=1)  # (n, K)
         first = free.argmax(axis=1)  # candidates are sorted by IoU, so the first free one is the best
         chosen = np.take_along_axis(cand_r, first, axis=1)  # (n, K)
-        is_tp[rows] = hit
+        matched[rows] = np.where(hit, chosen, -1)
         locked[chosen[hit], np.nonzero(hit)[1]] = True  # one prediction per group at this rank: no clash
-    return is_tp
+    return matched
 
 
 def pairs_in_ranges(
@@ -177,17 +209,21 @@ def pairs_in_ranges(
         start = stop
 
 
+def pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """tIoU of a[i] with b[i]: float64[S, 2] each -> float64[S]; 0 where the union is empty."""
+    inter = np.clip(np.minimum(a[:, 1], b[:, 1]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
+    union = (a[:, 1] - a[:, 0]) + (b[:, 1] - b[:, 0]) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
 def _candidate_pairs(lo, hi, gt_order, gt_segments, segments, min_tiou):
     """(prediction, instance) pairs of the same group with IoU >= min_tiou, sorted by prediction, then
     descending IoU, then instance order. -> pred int64[S], instance int64[S], iou float64[S]."""
     preds, cands, ious = [], [], []
     for owner, j in pairs_in_ranges(lo, hi):
         g = gt_order[j]
-        a, b = segments[owner], gt_segments[g]
-        inter = np.clip(np.minimum(a[:, 1], b[:, 1]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
-        union = (a[:, 1] - a[:, 0]) + (b[:, 1] - b[:, 0]) - inter
-        with np.errstate(divide="ignore", invalid="ignore"):
-            iou = np.where(union > 0, inter / union, 0.0)
+        iou = pair_iou(segments[owner], gt_segments[g])
         near = iou >= min_tiou
         preds.append(owner[near])
         cands.append(g[near])
@@ -224,27 +260,61 @@ def _by_rank_in_group(pred, cand, iou, key):
         yield rows[sel], np.where(valid, cand[at], -1), np.where(valid, iou[at], -np.inf)
 
 
-def average_precision(label: np.ndarray, is_tp: np.ndarray, n_positives: np.ndarray) -> np.ndarray:
+def average_precision(label: np.ndarray, is_tp: np.ndarray, n_positives: np.ndarray, *,
+                      counted: np.ndarray | None = None, normalizer: float | None = None) -> np.ndarray:
     """All-points interpolated AP (VOC 2011) per class and threshold.
 
     label: int64[P] sorted ascending, and within a class by descending score; is_tp: bool[P, K];
     n_positives: int64[C] ground-truth instances per class. -> float64[C, K]. A class without
-    predictions has AP 0.
+    predictions has AP 0, one without instances NaN. `counted` and `normalizer` as in
+    `cumulative_precision` (DETAD's removal of error types and its normalized AP_N).
 
     The official area sums (recall step) x (precision made non-increasing from the right); recall
     steps up by 1/n_positives exactly at true positives, so the area is the mean, over all
-    instances, of that envelope at the true positives.
+    instances, of that envelope at the true positives. Rows left out (`counted` False) are never true
+    positives and their precision equals the previous counted row's, so they leave the envelope at the
+    true positives unchanged.
     """
+    precision = cumulative_precision(label, is_tp, n_positives, counted=counted, normalizer=normalizer)
+    tp = is_tp if counted is None else is_tp & counted
     ap = np.zeros((len(n_positives), is_tp.shape[1]))
     bounds = np.searchsorted(label, np.arange(len(n_positives) + 1))
     for c in range(len(n_positives)):
-        tp = is_tp[bounds[c]:bounds[c + 1]]
-        if len(tp) == 0:
-            continue
-        precision = np.cumsum(tp, axis=0) / np.arange(1, len(tp) + 1)[:, None]  # (n_c, K)
-        envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
-        ap[c] = (envelope * tp).sum(axis=0) / n_positives[c]
+        lo, hi = bounds[c], bounds[c + 1]
+        if n_positives[c] == 0:
+            ap[c] = np.nan
+        elif hi > lo:
+            envelope = np.maximum.accumulate(precision[lo:hi][::-1], axis=0)[::-1]
+            ap[c] = (envelope * tp[lo:hi]).sum(axis=0) / n_positives[c]
     return ap
+
+
+def cumulative_precision(label: np.ndarray, is_tp: np.ndarray, n_positives: np.ndarray, *,
+                         counted: np.ndarray | None = None, normalizer: float | None = None) -> np.ndarray:
+    """Precision of each class's ranked list down to each row. -> float64[P, K] (0 before any counted row).
+
+    label, is_tp, n_positives: as `average_precision`. counted: bool[P, K] or bool[P, 1]; rows where it is
+    False count neither as true nor as false positives. normalizer: DETAD's N (Alwassel et al., ECCV 2018,
+    Sec. 3): precision_N = recall * N / (recall * N + FP), the precision the class would have with N
+    instances; None gives the plain TP / (TP + FP).
+    """
+    tp = is_tp if counted is None else is_tp & counted
+    fp = ~is_tp if counted is None else ~is_tp & counted
+    starts = np.searchsorted(label, label)  # first row of each row's class
+    n_tp, n_fp = _cumsum_from(tp, starts), _cumsum_from(fp, starts)
+    if normalizer is None:
+        numerator, denominator = n_tp, n_tp + n_fp
+    else:
+        numerator = n_tp / np.maximum(n_positives, 1)[label][:, None] * normalizer
+        denominator = numerator + n_fp
+    return np.divide(numerator, denominator, out=np.zeros(tp.shape), where=denominator > 0)
+
+
+def _cumsum_from(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Running sums down the rows, restarting at each row's `starts`. values: [P, K] -> float64[P, K]."""
+    total = np.zeros((len(values) + 1, values.shape[1]))
+    np.cumsum(values, axis=0, out=total[1:])
+    return total[1:] - total[starts]
 
 
 def format_detection_table(metrics: DetectionMetrics) -> str:
