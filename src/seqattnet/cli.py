@@ -118,6 +118,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--out", default=None, help="also write the detections as a result JSON here")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the metrics")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="also write the error diagnosis here (report.html, diagnosis.json), as `diagnose` does")
     p.set_defaults(run=_run_evaluate)
 
 
@@ -132,8 +134,43 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     if args.out:
         write_results(args.out, report.results)
     print(report.table())
+    if args.report:
+        from .engine.evaluate import diagnose_evaluation
+        from .report.diagnosis import write_diagnosis_report
+
+        page, _ = write_diagnosis_report(args.report, diagnose_evaluation(report, cfg),
+                                         meta=f"checkpoint {args.checkpoint}, subset {args.split or cfg.data.val_subset};")
+        print(f"report: {page}")
     if args.json:
         print(json.dumps(report.summary()))
+
+
+def _add_diagnose(sub) -> None:
+    p = sub.add_parser("diagnose", help="why a detector fails: DETAD error analysis of a result JSON, as an HTML report",
+                       description="False-positive profile, sensitivity, false negatives and boundary errors "
+                                   "(after DETAD, Alwassel et al. 2018): OUT/report.html and OUT/diagnosis.json.")
+    p.add_argument("ground_truth", help="ActivityNet JSON, BMN anet_anno_action.json, or THUMOS14 JSON")
+    p.add_argument("predictions", help="result JSON: {'results': {video: [{label, score, segment}]}}")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for report.html and diagnosis.json")
+    p.add_argument("--subset", default=None, help="ground-truth subset, as for evaluate-json")
+    p.add_argument("--protocol", choices=["activitynet", "thumos"], default="activitynet",
+                   help="tIoU thresholds and DETAD's characteristic bins of that dataset")
+    p.add_argument("--video-info", default=None, help="BMN video_info_new.csv (default: beside the annotation file)")
+    p.add_argument("--ignore-unknown-labels", action="store_true",
+                   help="drop predictions whose label is not a ground-truth class instead of failing")
+    p.add_argument("--allow-unknown-videos", action="store_true",
+                   help="count predictions on videos absent from the ground-truth file as false positives")
+    p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the headline numbers")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_diagnose)
+
+
+def _run_diagnose(args: argparse.Namespace) -> None:
+    from .report.diagnosis import diagnose_command
+
+    diagnose_command(args.ground_truth, args.predictions, args.out, subset=args.subset, protocol=args.protocol,
+                     video_info=args.video_info, ignore_unknown_labels=args.ignore_unknown_labels,
+                     allow_unknown_videos=args.allow_unknown_videos, as_json=args.json, progress=not args.quiet)
 
 
 def _add_predict(sub) -> None:
@@ -351,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_demo, _add_train, _add_evaluate, _add_predict, _add_evaluate_json, _add_info, _add_bench,
                 _add_check_data, _add_extract, _add_detect, _add_export):
         add(sub)
+    _add_diagnose(sub)
     return parser
 
 

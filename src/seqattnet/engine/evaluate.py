@@ -13,6 +13,7 @@ from ..data.dataset import collate
 from ..errors import InputError
 from ..evaluation import (DetectionMetrics, ProposalMetrics, evaluate_detection, evaluate_proposals,
                           format_detection_table, format_proposal_table)
+from ..evaluation.diagnosis import Diagnosis, diagnose
 from ..evaluation.protocols import resolve_tious
 from ..model import SeqAttNet
 from ..postprocess.fusion import fuse_class_scores, read_class_scores
@@ -29,6 +30,7 @@ class EvaluationReport:
     proposals: ProposalMetrics | None
     results: dict[str, list[dict]]
     unfused: DetectionMetrics | None = None  # with inference.class_scores: the mAP before fusion
+    truth: AnnotationSet | None = None  # the evaluated subset's ground truth
 
     def table(self) -> str:
         if self.detection is None or self.proposals is None:
@@ -70,13 +72,23 @@ def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, c
         results = fuse_with_config(unfused, cfg, classes)
     truth = ground_truth.subset(subset)
     if not any(len(v.labels) for v in truth.videos.values()):
-        return EvaluationReport(None, None, results)
+        return EvaluationReport(None, None, results, truth=truth)
     # Labels come from the model's class list: one without an instance in this subset has no AP to count
     # in (the official taxonomy is the subset's), so its detections are dropped instead of failing.
     tious = resolve_tious(cfg.data.protocol)
     detection = evaluate_detection(truth, results, tious, ignore_unknown_labels=True)
     before = evaluate_detection(truth, unfused, tious, ignore_unknown_labels=True) if results is not unfused else None
-    return EvaluationReport(detection, evaluate_proposals(truth, unfused), results, before)  # proposals: class-agnostic
+    # proposals: class-agnostic
+    return EvaluationReport(detection, evaluate_proposals(truth, unfused), results, before, truth)
+
+
+def diagnose_evaluation(report: EvaluationReport, cfg: Config) -> Diagnosis:
+    """The error diagnosis of an evaluation's detections (the fused ones, as its mAP), at data.protocol.
+    Labels without an instance in the subset are dropped, as for the mAP."""
+    if report.detection is None or report.truth is None:
+        raise InputError.at("--report", "the evaluated subset has no ground truth to diagnose against")
+    return diagnose(report.truth, report.results, resolve_tious(cfg.data.protocol), protocol=cfg.data.protocol,
+                    ignore_unknown_labels=True)
 
 
 def fuse_with_config(results: dict[str, list[dict]], cfg: Config, classes: list[str]) -> dict[str, list[dict]]:

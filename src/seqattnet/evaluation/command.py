@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -38,12 +39,8 @@ def evaluate_json_command(
     """
     out = out or sys.stdout
     thresholds = resolve_tious(protocol, tious)
-    annotations = read_annotations(ground_truth, video_info)
-    results = read_results(predictions, check=False)  # evaluate_* check every prediction, naming the file
-    if not allow_unknown_videos:
-        _check_videos_known(results, annotations, predictions)
-    name = _pick_subset(annotations, subset)
-    evaluated = annotations.subset(name)
+    inputs = read_inputs(ground_truth, predictions, subset, video_info, allow_unknown_videos)
+    evaluated, results = inputs.evaluated, inputs.results
 
     # Evaluate first: it checks every prediction, so nothing is printed before a bad-input error.
     if proposals:
@@ -57,17 +54,44 @@ def evaluate_json_command(
         table = format_detection_table(metrics)
         summary = {"tious": [round(float(t), 6) for t in metrics.tious], "mAP": metrics.mAP.tolist(),
                    "average_mAP": metrics.average_mAP}
-    n_predictions = sum(len(p) for p in results.values())
-    outside = sum(len(p) for v, p in results.items() if v not in evaluated.videos)
-    instances = sum(len(v.labels) for v in evaluated.videos.values())
-    print(f"ground truth: {ground_truth} (subset {name or 'all'}: {len(evaluated.videos):,} videos, "
-          f"{instances:,} instances); predictions: {predictions} ({n_predictions:,}, "
-          f"{outside:,} on videos outside the subset)", file=out)
+    print(inputs.describe(), file=out)
     print(heading, file=out)
     print(table, file=out)
     if as_json:
         print(json.dumps(summary), file=out)
     return metrics
+
+
+@dataclass
+class EvaluationInputs:
+    """Both files of an evaluation, read and checked: the evaluated subset of the ground truth and the
+    result dict (its predictions are checked by the evaluation itself, which names the file)."""
+
+    ground_truth: Path
+    predictions: Path
+    subset: str | None
+    evaluated: AnnotationSet
+    results: dict[str, list[dict]]
+
+    def describe(self) -> str:
+        """One line: the files, the subset's videos and instances, the predictions."""
+        n_predictions = sum(len(p) for p in self.results.values())
+        outside = sum(len(p) for v, p in self.results.items() if v not in self.evaluated.videos)
+        instances = sum(len(v.labels) for v in self.evaluated.videos.values())
+        return (f"ground truth: {self.ground_truth} (subset {self.subset or 'all'}: {len(self.evaluated.videos):,} "
+                f"videos, {instances:,} instances); predictions: {self.predictions} ({n_predictions:,}, "
+                f"{outside:,} on videos outside the subset)")
+
+
+def read_inputs(ground_truth: str | Path, predictions: str | Path, subset: str | None = None,
+                video_info: str | Path | None = None, allow_unknown_videos: bool = False) -> EvaluationInputs:
+    """Read the ground truth and the result JSON and pick the subset, as `evaluate_json_command` documents."""
+    annotations = read_annotations(ground_truth, video_info)
+    results = read_results(predictions, check=False)  # the evaluation checks every prediction, naming the file
+    if not allow_unknown_videos:
+        _check_videos_known(results, annotations, predictions)
+    name = _pick_subset(annotations, subset)
+    return EvaluationInputs(Path(ground_truth), Path(predictions), name, annotations.subset(name), results)
 
 
 def _pick_subset(annotations: AnnotationSet, subset: str | None) -> str | None:
