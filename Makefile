@@ -1,6 +1,7 @@
 # `make demo` and `make test` create what they need on first use:
 #   .venv        the package and its tests on torch's CPU build (no torchvision)
-#   .venv-video  the `[video]` extra (torchvision, PyAV) for extraction, `detect` and the report's browser test
+#   .venv-video  the `[video]` extra (torchvision, PyAV) for extraction, `detect` and the video report's browser test
+#   browser      Debian's Chromium for the browser tests of both reports (the diagnosis report's runs in test-core)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,20 +29,20 @@ setup: $(BIN)/seqattnet
 
 setup-video: $(VIDEO_BIN)/seqattnet
 
-# Debian's Chromium and ChromeDriver for the report's browser test (which is skipped, saying why, without them)
+# Debian's Chromium and ChromeDriver for the reports' browser tests (which are skipped, saying why, without them)
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    { apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
 	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; }; } || \
-	  echo "chromium not installed: the report's browser test will be skipped"
+	  echo "chromium not installed: the reports' browser tests will be skipped"
 
 demo: setup
 	$(BIN)/seqattnet demo --out runs/demo
 
 test: test-core test-video
 
-test-core: setup
+test-core: setup browser
 	$(BIN)/python -m pytest
 
 test-video: setup-video browser

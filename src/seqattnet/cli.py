@@ -130,7 +130,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     from .evaluation import write_results
 
     _check_out(args.out)
-    report, _ = evaluate_checkpoint(args.checkpoint, args.split, device=args.device, progress=not args.json)
+    report, cfg = evaluate_checkpoint(args.checkpoint, args.split, device=args.device, progress=not args.json)
     if args.out:
         write_results(args.out, report.results)
     print(report.table())

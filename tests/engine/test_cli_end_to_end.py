@@ -46,6 +46,20 @@ def test_evaluate_json_output(trained, capsys):
     assert (trained / "eval.json").exists()
 
 
+def test_evaluate_writes_the_diagnosis_of_its_detections(trained, capsys):
+    code = main(["evaluate", "--checkpoint", str(trained / "run" / "last.pt"), "--json",
+                 "--report", str(trained / "diagnosis")])
+    assert code == 0
+    out = capsys.readouterr().out
+    last = json.loads(out.strip().splitlines()[-1])
+    d = json.loads((trained / "diagnosis" / "diagnosis.json").read_text())
+    assert d["mAP"]["average"] == pytest.approx(last["average_mAP"])  # the same detections, the same matching
+    assert d["counts"]["videos"] == 8 and (trained / "diagnosis" / "report.html").exists()
+    fp = d["false_positives"]
+    assert (np.asarray(fp["counts"]).sum(axis=(0, 1)) == sum(fp["predictions_per_slice"])).all()
+    assert "report: " in out
+
+
 def test_predict_on_feature_files_with_plots(trained, capsys):
     features = trained / "data" / "features"
     one = sorted(features.iterdir())[0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -114,29 +113,6 @@ def test_bad_input_raises_input_errors(tmp_path):
     with pytest.raises(InputError, match="label index 5"):
         write_report(tmp_path, [Detections("clip", np.array([[0.0, 1.0]]), np.array([0.5]), np.array([5]))],
                      CLASSES)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    """Headless Chromium driven by the system chromedriver (nothing is downloaded)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="browser tests need selenium")
-    pytest.importorskip("av", reason="browser tests write their clips with PyAV")
-    chromium, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip("browser tests need chromium and chromedriver on PATH")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required", "--window-size=1200,1300",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
-    yield chrome
-    chrome.quit()
 
 
 def open_page(browser, page: Path) -> int | None:
