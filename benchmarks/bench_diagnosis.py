@@ -15,7 +15,6 @@ so the linear extrapolation understates its full time, and the printed ratio is 
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
@@ -28,26 +27,14 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import reference_diagnosis  # noqa: E402
-from bench_evaluation import SHARED, machine, random_predictions, timed  # noqa: E402
+from bench_evaluation import prepare, share_of, timed  # noqa: E402
 
-from seqattnet.data.annotations import read_annotations  # noqa: E402
 from seqattnet.evaluation import TIOUS, write_results  # noqa: E402
 from seqattnet.evaluation.characteristics import BINS  # noqa: E402
 from seqattnet.evaluation.diagnosis import diagnose  # noqa: E402
 from seqattnet.report.diagnosis import diagnose_command  # noqa: E402
 
 BUDGET_S = 15.0  # the whole command on this problem
-
-
-def share_of(ground_truth, results, fraction: float, seed: int):
-    """A fixed, seeded share of the videos, with the predictions whose label has an instance there."""
-    rng = np.random.default_rng(seed)
-    ids = sorted(ground_truth.videos)
-    chosen = sorted(rng.choice(len(ids), max(1, round(fraction * len(ids))), replace=False))
-    part_gt = type(ground_truth)({ids[i]: ground_truth.videos[ids[i]] for i in chosen}, ground_truth.classes)
-    present = {label for i in chosen for label in ground_truth.videos[ids[i]].labels}
-    part_results = {"v_" + ids[i]: [p for p in results["v_" + ids[i]] if p["label"] in present] for i in chosen}
-    return part_gt, part_results
 
 
 def reference_inputs(ground_truth, results):
@@ -73,23 +60,10 @@ def agreement(fast, expected) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="last line: one JSON object of the figures")
-    parser.add_argument("--fraction", type=float, default=0.1, help="share of the videos the reference runs on")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the fast code (median reported)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-
-    annotations = SHARED / "anet_anno_action.json.gz"
-    if not annotations.exists():
-        print(f"skipped: {annotations} not found (the real ActivityNet ground truth is needed)")
+    args, problem = prepare(__doc__, 0.1, "fast code")
+    if problem is None:
         return 0
-    print(f"machine: {machine()}")
-    ground_truth = read_annotations(annotations).subset("validation")
-    results = random_predictions(ground_truth, seed=args.seed)
-    n_predictions = sum(len(p) for p in results.values())
-    print(f"problem: {len(ground_truth.videos):,} videos, {n_predictions:,} predictions, "
-          f"{len(ground_truth.classes)} classes, 10 tIoU thresholds")
+    annotations, ground_truth, results = problem
 
     fast_s, d = timed(lambda: diagnose(ground_truth, results, TIOUS["activitynet"]), args.repeat)
     print(f"diagnose (in memory):      {fast_s:8.2f} s   average mAP_N {100 * d.average_mAP_n:.2f} %")

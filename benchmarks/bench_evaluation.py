@@ -71,25 +71,56 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), load average {load:.2f}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str, fraction: float, fast: str) -> argparse.Namespace:
+    """The options every evaluation benchmark takes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="last line: one JSON object of the figures")
-    parser.add_argument("--fraction", type=float, default=0.05, help="share of the videos the reference runs on")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the fast evaluator (median reported)")
+    parser.add_argument("--fraction", type=float, default=fraction, help="share of the videos the reference runs on")
+    parser.add_argument("--repeat", type=int, default=3, help=f"runs of the {fast} (median reported)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def prepare(doc: str, fraction: float, fast: str):
+    """-> (the options, `load_problem`'s answer)."""
+    args = arguments(doc, fraction, fast)
+    return args, load_problem(args.seed)
+
+
+def load_problem(seed: int):
+    """-> (annotation path, validation ground truth, random predictions), or None (said why) without the
+    real ground truth. Prints the machine and the problem."""
     annotations = SHARED / "anet_anno_action.json.gz"
     if not annotations.exists():
         print(f"skipped: {annotations} not found (the real ActivityNet ground truth is needed)")
-        return 0
+        return None
     print(f"machine: {machine()}")
     ground_truth = read_annotations(annotations).subset("validation")
-    results = random_predictions(ground_truth, seed=args.seed)
+    results = random_predictions(ground_truth, seed=seed)
     n_predictions = sum(len(p) for p in results.values())
-    tious = TIOUS["activitynet"]
     print(f"problem: {len(ground_truth.videos):,} videos, {n_predictions:,} predictions, "
-          f"{len(ground_truth.classes)} classes, {len(tious)} tIoU thresholds")
+          f"{len(ground_truth.classes)} classes, {len(TIOUS['activitynet'])} tIoU thresholds")
+    return annotations, ground_truth, results
+
+
+def share_of(ground_truth, results, fraction: float, seed: int):
+    """A fixed, seeded share of the videos, with the predictions whose label has an instance there
+    (other labels would crash the official algorithm: dropped for both sides)."""
+    rng = np.random.default_rng(seed)
+    ids = sorted(ground_truth.videos)
+    chosen = sorted(rng.choice(len(ids), max(1, round(fraction * len(ids))), replace=False))
+    part_gt = type(ground_truth)({ids[i]: ground_truth.videos[ids[i]] for i in chosen}, ground_truth.classes)
+    present = {label for i in chosen for label in ground_truth.videos[ids[i]].labels}
+    part_results = {"v_" + ids[i]: [p for p in results["v_" + ids[i]] if p["label"] in present] for i in chosen}
+    return part_gt, part_results
+
+
+def main() -> int:
+    args, problem = prepare(__doc__, 0.05, "fast evaluator")
+    if problem is None:
+        return 0
+    annotations, ground_truth, results = problem
+    tious = TIOUS["activitynet"]
 
     fast_s, metrics = timed(lambda: evaluate_detection(ground_truth, results, tious), args.repeat)
     print(f"fast mAP (in memory):      {fast_s:8.2f} s   average mAP {100 * metrics.average_mAP:.2f} %")
@@ -106,13 +137,8 @@ def main() -> int:
     print(f"fast AR@AN (in memory):    {proposals_s:8.2f} s   AUC {100 * proposals.auc:.2f} %")
 
     # The reference on a fixed, seeded share of the videos; the fast evaluator must agree there.
-    rng = np.random.default_rng(args.seed + 1)
-    ids = sorted(ground_truth.videos)
-    chosen = sorted(rng.choice(len(ids), max(1, round(args.fraction * len(ids))), replace=False))
-    part_gt = type(ground_truth)({ids[i]: ground_truth.videos[ids[i]] for i in chosen}, ground_truth.classes)
-    present = {label for i in chosen for label in ground_truth.videos[ids[i]].labels}
-    # Labels absent from that share's ground truth would crash the official algorithm: dropped for both.
-    part_results = {"v_" + ids[i]: [p for p in results["v_" + ids[i]] if p["label"] in present] for i in chosen}
+    part_gt, part_results = share_of(ground_truth, results, args.fraction, args.seed + 1)
+    ids, chosen = sorted(ground_truth.videos), part_gt.videos
     start = time.perf_counter()  # from the same inputs as the fast evaluator: AnnotationSet and result dict
     expected = reference_eval.detection_ap(*reference_eval.flatten(part_gt, part_results), tious)
     reference_part_s = time.perf_counter() - start
