@@ -94,7 +94,9 @@ def sensitivity(gt: GroundTruthArrays, label: np.ndarray, matched: np.ndarray, v
     return out
 
 
-def _bin_stats(gt, label, matched, in_bin, normalizer, detected, binning, b) -> BinStats:
+def _bin_stats(gt: GroundTruthArrays, label: np.ndarray, matched: np.ndarray, in_bin: np.ndarray, normalizer: float,
+               detected: np.ndarray, binning: Binning, b: int) -> BinStats:
+    """Bin b of `binning`; in_bin: bool[M], its instances."""
     n_pos = np.bincount(gt.label[in_bin], minlength=len(gt.classes))
     inside = np.append(in_bin, True)[matched]  # matched -1 (a false positive) reads the appended True
     kept = inside.all(axis=1)[:, None]

@@ -186,7 +186,7 @@ def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir:
 
 def summary_text(d: Diagnosis) -> str:
     fp = d.false_positives
-    worst = max(zip(fp.gain, ERROR_TYPES[1:]))
+    worst = (float(fp.gain.max()), ERROR_TYPES[1 + int(np.argmax(fp.gain))])
     return (f"average mAP {_pct(d.detection.average_mAP):.2f} %, average mAP_N {_pct(d.average_mAP_n):.2f} %; "
             f"false positives in the top G: "
             + ", ".join(f"{t} {_pct(v):.1f} %" for t, v in zip(ERROR_TYPES[1:], fp.share[0, 1:]))
@@ -195,7 +195,8 @@ def summary_text(d: Diagnosis) -> str:
 
 
 def headline(d: Diagnosis, page: Path, document: Path) -> dict:
+    gains = d.false_positives.gain
     return {"average_mAP": d.detection.average_mAP, "average_mAP_n": d.average_mAP_n,
-            "removal_gain": dict(zip(ERROR_TYPES[1:], fp_gain := d.false_positives.gain.tolist())),
-            "largest_gain": ERROR_TYPES[1 + int(np.argmax(fp_gain))],
+            "removal_gain": dict(zip(ERROR_TYPES[1:], gains.tolist())),
+            "largest_gain": ERROR_TYPES[1 + int(np.argmax(gains))],
             "missed": float(d.false_negative.mean()), "report": str(page), "diagnosis": str(document)}
