@@ -1,5 +1,6 @@
 """Evaluation with the official ActivityNet semantics: detection mAP at any tIoU thresholds, proposal
-AR@AN and AUC, and the result-JSON format. numpy and the standard library only: no torch, no model."""
+AR@AN and AUC, the result-JSON format, and DETAD's error diagnosis (`evaluation.diagnosis`). numpy and the
+standard library only: no torch, no model."""
 
 from .detection import DetectionMetrics, evaluate_detection, format_detection_table
 from .proposal import ProposalMetrics, evaluate_proposals, format_proposal_table
