@@ -28,6 +28,7 @@ def evaluate_json_command(
     as_json: bool = False,
     allow_unknown_videos: bool = False,
     out: TextIO | None = None,
+    exact_counts: bool = False,
 ) -> DetectionMetrics | ProposalMetrics:
     """Evaluate a result JSON and print a table (and, with `as_json`, one JSON object as the last line).
 
@@ -35,6 +36,7 @@ def evaluate_json_command(
     tious: "0.5,0.75" overrides the protocol's thresholds (also for --proposals).
     Predictions on a video absent from the whole ground-truth file raise InputError (usually a wrong
     file) unless `allow_unknown_videos`: then they are false positives, as in the official code.
+    exact_counts: AR@AN with integer proposal counts instead of the official float flooring.
     """
     out = out or sys.stdout
     thresholds = resolve_tious(protocol, tious)
@@ -47,27 +49,37 @@ def evaluate_json_command(
 
     # Evaluate first: it checks every prediction, so nothing is printed before a bad-input error.
     if proposals:
-        metrics = evaluate_proposals(evaluated, results, tious=thresholds, source=str(predictions))
-        heading, table = "proposals (labels ignored)", format_proposal_table(metrics)
-        summary = {"AN": metrics.an.tolist(), "AR": metrics.ar.tolist(), "AUC": metrics.auc}
+        metrics = evaluate_proposals(evaluated, results, tious=thresholds, source=str(predictions),
+                                     exact_counts=exact_counts)
+        heading = (f"proposals (labels ignored); tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}; "
+                   f"{'exact' if exact_counts else 'official'} proposal counts")
+        table = format_proposal_table(metrics)
+        summary = {"tious": [round(float(t), 6) for t in metrics.tious],
+                   "AR@AN": {str(k): v for k, v in metrics.recall_at.items()}, "AUC": metrics.auc,
+                   "AN": metrics.an.tolist(), "AR": metrics.ar.tolist()}
     else:
         metrics = evaluate_detection(evaluated, results, thresholds, ignore_unknown_labels=ignore_unknown_labels,
                                      source=str(predictions))
-        heading = f"{len(metrics.classes)} classes; tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}"
+        heading = f"{_count(len(metrics.classes), 'class')}; tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}"
         table = format_detection_table(metrics)
         summary = {"tious": [round(float(t), 6) for t in metrics.tious], "mAP": metrics.mAP.tolist(),
                    "average_mAP": metrics.average_mAP}
     n_predictions = sum(len(p) for p in results.values())
     outside = sum(len(p) for v, p in results.items() if v not in evaluated.videos)
     instances = sum(len(v.labels) for v in evaluated.videos.values())
-    print(f"ground truth: {ground_truth} (subset {name or 'all'}: {len(evaluated.videos):,} videos, "
-          f"{instances:,} instances); predictions: {predictions} ({n_predictions:,}, "
+    print(f"ground truth: {ground_truth} (subset {name or 'all'}: {_count(len(evaluated.videos), 'video')}, "
+          f"{_count(instances, 'instance')}); predictions: {predictions} ({n_predictions:,}, "
           f"{outside:,} on videos outside the subset)", file=out)
     print(heading, file=out)
     print(table, file=out)
     if as_json:
         print(json.dumps(summary), file=out)
     return metrics
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 class`, `2 classes`, `1 video`, `3 videos`."""
+    return f"{n:,} {noun}{'' if n == 1 else 'es' if noun.endswith('s') else 's'}"
 
 
 def _pick_subset(annotations: AnnotationSet, subset: str | None) -> str | None:
@@ -86,7 +98,7 @@ def _check_videos_known(results: dict, annotations: AnnotationSet, source: objec
     if unknown:
         raise InputError.at(
             source,
-            f"not a video of the ground truth {annotations.source} ({len(unknown)} such videos); check the "
+            f"not a video of the ground truth {annotations.source} ({_count(len(unknown), 'such video')}); check the "
             "files, or pass --allow-unknown-videos to count their predictions as false positives",
             video=unknown[0], field="results",
         )

@@ -120,8 +120,9 @@ def _class_of_predictions(
             raise InputError.at(source, "missing (detection needs a class for every prediction)", **where)
         raise InputError.at(
             source,
-            f"{flat.labels[i]!r} is not a class of the evaluated ground truth ({len(classes)} classes); "
-            "use --ignore-unknown-labels (ignore_unknown_labels=True) to drop such predictions",
+            f"{flat.labels[i]!r} is not a class of the evaluated ground truth "
+            f"({len(classes)} class{'' if len(classes) == 1 else 'es'}); use --ignore-unknown-labels to drop "
+            "such predictions",
             **where,
         )
     return label
