@@ -61,7 +61,7 @@ CASES = [
     ("config missing file", lambda e: ["info", "--config", str(e / "nope.yaml")], ["no such config file", "shipped configs"]),
     ("config bad YAML", lambda e: ["info", "--config", str(e / "bad.yaml")], ["not valid YAML"]),
     ("config not a mapping", lambda e: ["info", "--config", str(e / "list.yaml")], ["expected a mapping of sections"]),
-    ("--set unknown section", lambda e: ["info", "--set", "nosuch.key=1"], ["unknown key 'nosuch.key'", "sections: ['model'"]),
+    ("--set unknown section", lambda e: ["info", "--set", "nosuch.key=1"], ["unknown key 'nosuch.key'", "sections: ['data', 'inference'"]),
     ("--set without =", lambda e: ["info", "--set", "train.epochs"], ["expected key=value", "'train.epochs'"]),
     ("--set a section", lambda e: ["info", "--set", "model=3"], ["'model' is a section", "model.feature_dim="]),
     ("--set wrong type", lambda e: ["info", "--set", "train.epochs=abc"], ["'train.epochs' must be int"]),

@@ -43,7 +43,7 @@ class EvaluationReport:
         d, p = self.detection, self.proposals
         if d is None or p is None:
             return {"videos": len(self.results), "average_mAP": None}
-        out = {"tious": d.tious.tolist(), "mAP": d.mAP.tolist(), "average_mAP": d.average_mAP,
+        out = {"tious": [round(float(t), 6) for t in d.tious], "mAP": d.mAP.tolist(), "average_mAP": d.average_mAP,
                "AR@AN": {str(k): v for k, v in p.recall_at.items()}, "AUC": p.auc}
         if self.unfused is not None:
             out["average_mAP_without_class_scores"] = self.unfused.average_mAP
@@ -87,8 +87,9 @@ def fuse_with_config(results: dict[str, list[dict]], cfg: Config, classes: list[
 
 
 def evaluate_checkpoint(checkpoint: str | Path, subset: str | None = None, *, device: str = "auto",
-                        progress: bool = True) -> tuple[EvaluationReport, Config]:
-    model, cfg, classes = load_model(checkpoint, resolve_device(device))
+                        progress: bool = True, overrides: list[str] = ()) -> tuple[EvaluationReport, Config]:
+    """A checkpoint on `subset` (default: its data.val_subset), with inference.* / data.* `overrides`."""
+    model, cfg, classes = load_model(checkpoint, resolve_device(device), overrides)
     ground_truth, gt_classes = load_ground_truth(cfg)
     if gt_classes != classes:
         raise InputError.at(checkpoint, f"the checkpoint's class list differs from the dataset's "
