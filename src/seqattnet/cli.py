@@ -21,7 +21,8 @@ def _add_evaluate_json(sub) -> None:
                         "else every video; THUMOS14 results are usually reported on --subset test)")
     p.add_argument("--protocol", choices=["activitynet", "thumos"], default="activitynet",
                    help="tIoU thresholds: activitynet 0.50:0.05:0.95 (default), thumos 0.3:0.1:0.7")
-    p.add_argument("--tious", default=None, help="comma-separated tIoU thresholds; overrides --protocol")
+    p.add_argument("--tious", default=None,
+                   help="comma-separated tIoU thresholds, overriding --protocol (default: the protocol's)")
     p.add_argument("--video-info", default=None, help="BMN video_info_new.csv (default: beside the annotation file)")
     p.add_argument("--proposals", action="store_true", help="report AR@AN and AUC instead of mAP (labels ignored)")
     p.add_argument("--ignore-unknown-labels", action="store_true",
@@ -56,7 +57,8 @@ def _run_evaluate_json(args: argparse.Namespace) -> None:
 
 
 def _config_args(p: argparse.ArgumentParser, default: str | None = "demo") -> None:
-    p.add_argument("--config", default=default, help="shipped config name (activitynet, thumos14, demo) or a YAML path")
+    p.add_argument("--config", default=default, help="shipped config name (activitynet, thumos14, demo) or a YAML path"
+                   + ("" if default else "; required unless --resume"))
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=3 (repeatable)")
 
@@ -146,6 +148,16 @@ def _checkpoint_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override an inference.* or data.* value of the checkpoint's config, e.g. --set "
                         "inference.refine=false (repeatable; model.* is fixed by the weights)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
 
 
 def _add_evaluate(sub) -> None:
@@ -276,10 +288,10 @@ def _error_code(error: Exception) -> int | None:
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="speed, memory and FLOPs of the fast path against the dense BMN reference")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to measure")
-    p.add_argument("--batch-size", type=int, default=16, help="videos per forward pass of the fast path")
-    p.add_argument("--reference-batch", type=int, default=None,
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="videos per forward pass of the fast path")
+    p.add_argument("--reference-batch", type=_positive_int, default=None,
                    help="batch of the dense reference (default: 2 on the CPU, where 16 needs ~21 GB)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (the median is reported)")
+    p.add_argument("--repeats", type=_positive_int, default=3, help="timed runs per measurement (the median is reported)")
     p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the figures")
     p.set_defaults(run=_run_bench)
 
@@ -320,7 +332,8 @@ def _run_check_data(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(report.to_dict()))
     if not report.ok:  # main() turns this into exit code 2
-        raise InputError.at(report.source, f"{_count(len(report.errors), 'error')}; training would fail (listed above)")
+        raise InputError.at(report.source, f"{_count(len(report.errors), 'error')}; training would fail (listed "
+                            f"above; the first: {report.errors[0]})")
 
 
 def _add_extract(sub) -> None:
@@ -331,9 +344,9 @@ def _add_extract(sub) -> None:
     p.add_argument("--weights", default="default",
                    help="'default' (torchvision's pretrained weights, downloaded once), 'random' (untrained, for "
                         "tests) or a local state-dict file")
-    p.add_argument("--snippet", type=int, default=16, help="frames per snippet")
-    p.add_argument("--stride", type=int, default=16, help="frames between snippet starts")
-    p.add_argument("--batch-size", type=int, default=16, help="snippets per forward pass")
+    p.add_argument("--snippet", type=_positive_int, default=16, help="frames per snippet")
+    p.add_argument("--stride", type=_positive_int, default=16, help="frames between snippet starts")
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="snippets per forward pass")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=_DEVICE_HELP)
     p.add_argument("--overwrite", action="store_true", help="extract again videos whose feature file exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -341,9 +354,9 @@ def _add_extract(sub) -> None:
 
 
 def _run_extract(args: argparse.Namespace) -> None:
+    _check_out(args.out, folder=True)
     from .video.extract import extract_features
 
-    _check_out(args.out, folder=True)
     result = extract_features(args.videos, args.out, backbone=args.backbone, weights=args.weights,
                               snippet_frames=args.snippet, stride_frames=args.stride, batch_size=args.batch_size,
                               device=args.device, progress=not args.quiet, overwrite=args.overwrite)
@@ -363,7 +376,8 @@ def _add_detect(sub) -> None:
     p.add_argument("videos", help="a video file or a folder of them")
     p.add_argument("--checkpoint", required=True, help="a checkpoint trained on features of a torchvision backbone")
     _checkpoint_set(p)
-    p.add_argument("--report", default=None, metavar="DIR", help="write an HTML page and a PNG timeline per video here")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="write an HTML page and a PNG timeline per video here (default: no report)")
     p.add_argument("--out", default=None, help="result JSON (default: REPORT/results.json, or results.json)")
     p.add_argument("--features", default=None, metavar="DIR",
                    help="keep the extracted features here (default: REPORT/features, or a temporary folder)")
