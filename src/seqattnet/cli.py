@@ -88,9 +88,7 @@ def _add_train(sub) -> None:
 
 def _run_train(args: argparse.Namespace) -> None:
     from .config import load_config
-    from .engine.fit import resume_config, train
-
-    from .engine.fit import check_run_folder
+    from .engine.fit import check_run_folder, resume_config, train
 
     _check_out(args.out, folder=True)
     if not args.resume and args.config is None:

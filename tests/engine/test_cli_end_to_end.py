@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from seqattnet.cli import main
 
@@ -92,6 +93,14 @@ def test_a_run_with_a_relative_data_root_evaluates_from_elsewhere(trained, tmp_p
     assert (trained / "relative" / "config.yaml").read_text().count(f"root: {trained / 'data'}") == 1
     monkeypatch.chdir(tmp_path)
     assert main(["evaluate", "--checkpoint", str(trained / "relative" / "last.pt"), "--quiet"]) == 0
+    # a checkpoint that kept the relative root (written before roots were stored absolute): found upwards
+    state = torch.load(trained / "relative" / "last.pt", weights_only=True)
+    state["config"]["data"]["root"] = "data"
+    torch.save(state, trained / "relative" / "old.pt")
+    assert main(["evaluate", "--checkpoint", str(trained / "relative" / "old.pt"), "--quiet"]) == 0
+    state["config"]["data"]["root"] = "nowhere"
+    torch.save(state, trained / "relative" / "lost.pt")
+    assert main(["evaluate", "--checkpoint", str(trained / "relative" / "lost.pt"), "--quiet"]) == 2
 
 
 def test_train_into_an_existing_run_needs_overwrite(trained, capsys):
