@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import InputError
+from .errors import InputError, counted
 
 
 def _add_evaluate_json(sub) -> None:
@@ -214,7 +214,8 @@ def _run_predict(args: argparse.Namespace) -> None:
     detections, classes = predict_files(args.checkpoint, args.features, fps=args.fps, device=args.device,
                                         annotations=args.annotations, overrides=args.set, progress=not args.quiet)
     write_results(args.out, to_results(detections, classes), videos=video_timing(detections))
-    print(f"{sum(len(d.scores) for d in detections)} detections in {len(detections)} videos -> {args.out}")
+    print(f"{counted(sum(len(d.scores) for d in detections), 'detection')} in {counted(len(detections), 'video')} "
+          f"-> {args.out}")
     if args.plot:
         paths = plot_videos(detections, classes, args.plot)
         print(f"{len(paths)} timeline plots -> {args.plot}")
@@ -330,7 +331,7 @@ def _run_check_data(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(report.to_dict()))
     if not report.ok:  # main() turns this into exit code 2
-        raise InputError.at(report.source, f"{_count(len(report.errors), 'error')}; training would fail (listed "
+        raise InputError.at(report.source, f"{counted(len(report.errors), 'error')}; training would fail (listed "
                             f"above; the first: {report.errors[0]})")
 
 
@@ -360,13 +361,8 @@ def _run_extract(args: argparse.Namespace) -> None:
                               device=args.device, progress=not args.quiet, overwrite=args.overwrite)
     print(result.summary())
     if not result.written and result.failed:
-        raise InputError.at(args.videos, f"no video could be read ({_count(len(result.failed), 'video')} failed, "
+        raise InputError.at(args.videos, f"no video could be read ({counted(len(result.failed), 'video')} failed, "
                             "listed above)")
-
-
-def _count(n: int, noun: str) -> str:
-    """`1 video`, `2 videos`."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _add_detect(sub) -> None:

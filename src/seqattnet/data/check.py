@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..structures import AnnotationSet, VideoAnnotation
 from .annotations import read_annotations, read_class_names
 from .dataset import FeatureSpec, fit_segment, grid_duration_s
@@ -59,7 +59,7 @@ class DataReport:
         for title, items in (("skipped", self.skipped), ("notes", self.notes), ("errors", self.errors)):
             lines.append(f"{title}: {len(items)}")
             lines.extend(f"  {item}" for item in (items if verbose or title == "errors" else _shortened(items)))
-        lines.append("OK: training can start" if self.ok else f"NOT OK: {len(self.errors)} error{'' if len(self.errors) == 1 else 's'}; training would fail")
+        lines.append("OK: training can start" if self.ok else f"NOT OK: {counted(len(self.errors), 'error')}; training would fail")
         return "\n".join(lines)
 
 
@@ -109,7 +109,7 @@ def check_config(cfg: Config, duration_tolerance: float = 0.1) -> DataReport:
     check_dataset(report, annotations, classes, path(d.features), d.file_pattern, spec, cfg.model.temporal_scale,
                   [d.train_subset, d.val_subset], windows=d.windows, duration_tolerance=duration_tolerance)
     if len(classes) != cfg.model.num_classes:
-        report.errors.append(f"{len(classes)} classes, but model.num_classes is {cfg.model.num_classes}; "
+        report.errors.append(f"{counted(len(classes), 'class')}, but model.num_classes is {cfg.model.num_classes}; "
                              f"set --set model.num_classes={len(classes)}")
     return report
 

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from ..config import Config
 from ..data.dataset import collate
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..evaluation import (DetectionMetrics, ProposalMetrics, evaluate_detection, evaluate_proposals,
                           format_detection_table, format_proposal_table)
 from ..evaluation.protocols import resolve_tious
@@ -32,7 +32,7 @@ class EvaluationReport:
 
     def table(self) -> str:
         if self.detection is None or self.proposals is None:
-            return f"no ground truth in this subset: detections of {len(self.results)} videos, no metrics"
+            return f"no ground truth in this subset: detections of {counted(len(self.results), 'video')}, no metrics"
         table = format_detection_table(self.detection) + "\n\n" + format_proposal_table(self.proposals)
         if self.unfused is not None:
             table += (f"\n\naverage mAP with video-level class scores {self.detection.average_mAP:.4f}, "

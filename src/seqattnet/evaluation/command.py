@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..data.annotations import read_annotations
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..structures import AnnotationSet
 from .detection import DetectionMetrics, evaluate_detection, format_detection_table
 from .proposal import ProposalMetrics, evaluate_proposals, format_proposal_table
@@ -60,26 +60,21 @@ def evaluate_json_command(
     else:
         metrics = evaluate_detection(evaluated, results, thresholds, ignore_unknown_labels=ignore_unknown_labels,
                                      source=str(predictions))
-        heading = f"{_count(len(metrics.classes), 'class')}; tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}"
+        heading = f"{counted(len(metrics.classes), 'class')}; tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}"
         table = format_detection_table(metrics)
         summary = {"tious": [round(float(t), 6) for t in metrics.tious], "mAP": metrics.mAP.tolist(),
                    "average_mAP": metrics.average_mAP}
     n_predictions = sum(len(p) for p in results.values())
     outside = sum(len(p) for v, p in results.items() if v not in evaluated.videos)
     instances = sum(len(v.labels) for v in evaluated.videos.values())
-    print(f"ground truth: {ground_truth} (subset {name or 'all'}: {_count(len(evaluated.videos), 'video')}, "
-          f"{_count(instances, 'instance')}); predictions: {predictions} ({n_predictions:,}, "
+    print(f"ground truth: {ground_truth} (subset {name or 'all'}: {counted(len(evaluated.videos), 'video')}, "
+          f"{counted(instances, 'instance')}); predictions: {predictions} ({n_predictions:,}, "
           f"{outside:,} on videos outside the subset)", file=out)
     print(heading, file=out)
     print(table, file=out)
     if as_json:
         print(json.dumps(summary), file=out)
     return metrics
-
-
-def _count(n: int, noun: str) -> str:
-    """`1 class`, `2 classes`, `1 video`, `3 videos`."""
-    return f"{n:,} {noun}{'' if n == 1 else 'es' if noun.endswith('s') else 's'}"
 
 
 def _pick_subset(annotations: AnnotationSet, subset: str | None) -> str | None:
@@ -98,7 +93,7 @@ def _check_videos_known(results: dict, annotations: AnnotationSet, source: objec
     if unknown:
         raise InputError.at(
             source,
-            f"not a video of the ground truth {annotations.source} ({_count(len(unknown), 'such video')}); check the "
+            f"not a video of the ground truth {annotations.source} ({counted(len(unknown), 'such video')}); check the "
             "files, or pass --allow-unknown-videos to count their predictions as false positives",
             video=unknown[0], field="results",
         )

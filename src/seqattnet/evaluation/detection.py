@@ -19,7 +19,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..structures import AnnotationSet, canonical_video_id
 from .protocols import TIOUS
 from .results import FlatPredictions, flatten_predictions
@@ -121,7 +121,7 @@ def _class_of_predictions(
         raise InputError.at(
             source,
             f"{flat.labels[i]!r} is not a class of the evaluated ground truth "
-            f"({len(classes)} class{'' if len(classes) == 1 else 'es'}); use --ignore-unknown-labels to drop "
+            f"({counted(len(classes), 'class')}); use --ignore-unknown-labels to drop "
             "such predictions",
             **where,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..structures import canonical_video_id
 
 
@@ -57,7 +57,8 @@ def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: 
                                         overrides=overrides)
     results.parent.mkdir(parents=True, exist_ok=True)
     write_results(results, to_results(detections, classes), videos=video_timing(detections))
-    print(f"{sum(len(d.scores) for d in detections)} detections in {len(detections)} videos -> {results}")
+    print(f"{counted(sum(len(d.scores) for d in detections), 'detection')} in {counted(len(detections), 'video')} "
+          f"-> {results}")
     if report is not None:
         from ..report import write_report
 
