@@ -76,6 +76,24 @@ def test_predict_takes_durations_and_fps_from_annotations(trained):
     assert max(p["segment"][1] for p in document["results"][one.stem]) <= truth["duration"] + 1e-6
 
 
+def test_predict_on_rescaled_features_takes_durations_from_video_info(trained, tmp_path):
+    # BMN's layout: T = 16 rows whatever the video's length; a 270 s video must not end at 16 rows' worth
+    state = torch.load(trained / "run" / "last.pt", weights_only=True)
+    state["config"]["data"]["rescaled"] = True
+    torch.save(state, tmp_path / "rescaled.pt")
+    np.save(tmp_path / "v_long.npy", np.random.default_rng(0).normal(size=(16, 16)).astype(np.float32))
+    (tmp_path / "video_info_new.csv").write_text("video,numFrame,seconds,fps,rfps,subset,featureFrame\n"
+                                                 "v_long,8100,270.0,30.0,30.0,validation,8096\n")
+    out = tmp_path / "pred.json"
+    assert main(["predict", "--checkpoint", str(tmp_path / "rescaled.pt"), "--features", str(tmp_path / "v_long.npy"),
+                 "--annotations", str(tmp_path / "video_info_new.csv"), "--out", str(out), "--quiet"]) == 0
+    document = json.loads(out.read_text())
+    duration = 8096 / 8100 * 270.0  # BMN's featureFrame / numFrame x seconds, the span its rows cover
+    assert document["videos"] == {"long": {"duration_s": pytest.approx(duration), "fps": 30.0}}
+    ends = [p["segment"][1] for p in document["results"]["long"]]
+    assert max(ends) <= duration + 1e-6 and max(ends) > 16 * 16 / 30.0  # beyond what 16 rows at 30 fps would span
+
+
 def test_evaluate_takes_inference_overrides(trained, capsys):
     args = ["evaluate", "--checkpoint", str(trained / "run" / "last.pt"), "--json", "--quiet"]
     assert main(args) == 0 and main([*args, "--set", "inference.refine=false", "--set", "inference.max_detections=5"]) == 0
