@@ -35,16 +35,16 @@ class ModelConfig:
     samples_per_bin: int = 3  # BMN
     boundary_ratio: float = 0.5  # BM sampling region widened by this x length on each side (BMN)
     conv_groups: int = 4  # BMN's grouped base / temporal-evaluation convolutions
-    amassment: Literal["pad", "resample"] = "pad"  # 3D input: "pad" (paper) or "resample"
+    amassment: Literal["pad", "resample"] = "pad"  # 3D input: pad (paper) or resample
     amass_context: float = 0.0  # widen each proposal by this x its length on both sides for the heads (0 = paper)
-    attention: Literal["softmax", "sigmoid", "uniform"] = "softmax"  # "softmax" (paper), "sigmoid", or "uniform" (ablation: no attention)
+    attention: Literal["softmax", "sigmoid", "uniform"] = "softmax"  # softmax: paper; uniform: no attention (ablation)
     error_head: bool = True  # False: no boundary refinement (ablation)
-    bm_impl: Literal["auto", "sparse", "dense", "reference"] = "auto"  # "auto", "sparse", "dense" or "reference" (BMN's direct, slow computation)
+    bm_impl: Literal["auto", "sparse", "dense", "reference"] = "auto"  # reference: BMN's direct, slow computation
 
 
 @dataclass
 class LabelConfig:
-    regions: Literal["paper", "bmn"] = "paper"  # boundary regions: "paper" (Eqs. 2-6, d/10) or "bmn" (t +- 1.5/T)
+    regions: Literal["paper", "bmn"] = "paper"  # boundary regions: paper (Eqs. 2-6, d/10) or bmn (t +- 1.5/T)
     class_iou: float = 0.0  # > 0: candidate cells with IoU >= this also train the class head (0.7 in READING)
     error_iou: float = 0.5  # cells with IoU >= this train the error head
     error_per_video: int = 16  # cells sampled per video for the error head
@@ -72,7 +72,7 @@ class InferenceConfig:
     soft_nms_t2: float = 0.9
     max_detections: int = 100  # kept per video (ActivityNet)
     class_scores: str = ""  # video-level classifier scores (CUHK-style JSON, path under data.root); "" = no fusion
-    class_score_fusion: Literal["multiply", "replace"] = "multiply"  # "multiply": score x video score of its class; "replace": BMN's top-k video classes
+    class_score_fusion: Literal["multiply", "replace"] = "multiply"  # score x its class's video score, or BMN's top-k
     class_score_top_k: int = 2  # video classes per segment with "replace" (BMN: 2)
 
 
@@ -102,7 +102,7 @@ class DataConfig:
         """A path of this section, read from `root` unless it is absolute."""
         p = Path(relative)
         return p if p.is_absolute() or not self.root else Path(self.root) / p
-    protocol: Literal["activitynet", "thumos"] = "activitynet"  # tIoU thresholds of evaluation: "activitynet" 0.5:0.05:0.95, "thumos" 0.3:0.1:0.7
+    protocol: Literal["activitynet", "thumos"] = "activitynet"  # evaluation tIoUs: 0.5:0.05:0.95, thumos 0.3:0.1:0.7
     windows: bool = False  # True: items are windows of T native snippets (THUMOS14), not whole videos rescaled to T
     window_overlap: float = 0.5  # share of T two consecutive windows have in common
     window_min_fraction: float = 0.3  # a segment cut by a window is kept when >= this x min(its length, the window)
@@ -115,7 +115,7 @@ class TrainConfig:
     lr: float = 0.001  # Table 4, Adam
     lr_step: int = 0  # > 0: multiply the lr by 0.1 every lr_step epochs (BMN); 0 = constant (paper)
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
     num_threads: int = 0  # torch CPU threads (0 = torch's default)
     eval_every: int = 0  # > 0: evaluate on data.val_subset every this many epochs and keep best.pt; 0 = only at the end
     grad_clip: float = 0.0  # > 0: clip the gradients' global L2 norm to this before each step; 0 = off (paper)
