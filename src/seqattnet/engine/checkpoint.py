@@ -21,6 +21,11 @@ from ..files import temporary_file
 from ..model import SeqAttNet
 
 
+# What checkpoints written before the RNG state became plain data hold besides it: numpy's state, a
+# uint32 array. Allowed for reading only; object arrays (ObjectDType) and every other global stay refused.
+_OLD_NUMPY_STATE = [np.zeros(1).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def rng_states(generator: torch.Generator | None = None) -> dict:
     """Every random state a training step reads, so a resumed run draws the same numbers.
 
@@ -43,7 +48,8 @@ def restore_rng_states(states: dict, generator: torch.Generator | None = None) -
         torch.set_rng_state(states["torch"])
     if states.get("numpy") is not None:
         n = states["numpy"]
-        np.random.set_state((n["bit_generator"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+        np.random.set_state(n if isinstance(n, tuple) else  # a tuple: numpy's own form, in older checkpoints
+                            (n["bit_generator"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
                              n["cached_gaussian"]))
     if states.get("python") is not None:
         version, internal, gauss = states["python"]
@@ -95,12 +101,14 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         # weights_only: tensors, numbers, strings and containers only; unpickling anything else could run
         # code from the file, so it is refused instead
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_OLD_NUMPY_STATE):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a torch file, or holding objects that are not plain data
-        found = re.search(r"GLOBAL ([\w.]+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
-        if found:  # torch names the global it refused to import
+        refused = re.search(r"GLOBAL ([\w.]+)|got <class '([\w.]+)'>", str(e))  # torch names what it refused
+        if isinstance(e, pickle.UnpicklingError) and refused:
+            what = refused.group(1) or refused.group(2)
             raise InputError.at(path, f"holds objects other than tensors, numbers, strings and containers "
-                                f"({found.group(1)}), which seqattnet does not load because unpickling them could "
+                                f"({what}), which seqattnet does not load because unpickling them could "
                                 "run code: use a checkpoint written by this version of `seqattnet train`") from None
         reason = f"{type(e).__name__}: {e}".splitlines()[0]
         if isinstance(e, pickle.UnpicklingError):
