@@ -6,7 +6,8 @@ benchmark times them. Where the official code leaves something undefined, they m
 the package, so the two must agree exactly:
 - equal scores keep input order (the official argsort is not stable);
 - a prediction equally close to two instances takes the one listed first;
-- proposal counts per video use exact integer arithmetic (`float_counts=True` gives the official floats).
+- proposal counts per video are floored from floats as the official code does (`float_counts=False`
+  gives the exact-integer counting of `exact_counts=True`).
 
 Instances: (video, label, start, end); predictions: (video, label, score, start, end), in input order.
 """
@@ -79,7 +80,7 @@ def detection_ap(instances, predictions, tious) -> dict[str, list[float]]:
 
 
 def proposal_curve(instances, proposals, max_avg_proposals=100, tious=np.linspace(0.5, 0.95, 10),
-                   float_counts=False):
+                   float_counts=True):
     """Official average_recall_vs_avg_nr_proposals -> (recall[K][100], average recall[100], AN[100], AUC).
 
     Videos are those of the instances; proposals on other videos are ignored. Labels are not used.
@@ -123,6 +124,9 @@ def proposal_curve(instances, proposals, max_avg_proposals=100, tious=np.linspac
         recall.append(row)
     average = [sum(r[j] for r in recall) / len(recall) for j in range(100)]
     an = [j * max_avg_proposals / 100 for j in range(1, 101)]
+    if float_counts and total_kept > 0:  # the official axis: pcn * (total kept / videos)
+        an = [j / 100.0 * (max_avg_proposals * float(n_videos) / total_kept) * (float(total_kept) / n_videos)
+              for j in range(1, 101)]
     auc = sum((an[i] - an[i - 1]) * (average[i] + average[i - 1]) / 2.0 for i in range(1, 100)) / an[-1]
     return recall, average, an, auc
 

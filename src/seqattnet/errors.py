@@ -16,3 +16,8 @@ class InputError(ValueError):
         if field is not None:
             where.append(f"field {field!r}")
         return cls(", ".join(where) + ": " + message if where else message)
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 video`, `2 videos`, `1 class`, `3 classes`, `1,200 videos`: for messages and summaries."""
+    return f"{n:,} {noun}{'' if n == 1 else 'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else 's'}"

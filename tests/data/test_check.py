@@ -33,7 +33,8 @@ def write_dataset(root, videos=None):
 
 
 def config_args(root, *extra):
-    items = [f"data.root={root}", f"model.feature_dim={F}", "model.num_classes=2", "model.temporal_scale=16", *extra]
+    items = [f"data.root={root}", f"model.feature_dim={F}", "model.num_classes=2", "model.temporal_scale=16",
+             "model.max_duration=16", "model.conv_groups=1", *extra]
     return ["--config", "activitynet", "--set", "data.rescaled=false", "--set", "data.file_pattern='{video_id}.npy'",
             "--set", "data.classes=", "--set", "data.annotations=annotations.json", "--set", "data.features=features",
             *[a for item in items for a in ("--set", item)]]
@@ -65,7 +66,7 @@ def test_clean_dataset_is_summarised(tmp_path, capsys):
     (lambda r: (r / "features" / "a.npy").unlink(), "'a': feature file not found"),
     (lambda r: np.save(r / "features" / "b.npy", np.ones((40, F + 1), np.float32)), f"feature dimension {F + 1}, expected {F}"),
     (lambda r: np.save(r / "features" / "c.npy", np.full((40, F), np.nan, np.float32)), "non-finite"),
-    (lambda r: (r / "features" / "c.npy").write_bytes(b"garbage"), "cannot read the features"),
+    (lambda r: (r / "features" / "c.npy").write_bytes(b"garbage"), "not a numpy array file"),
 ])
 def test_broken_feature_files_fail_with_exit_code_2(tmp_path, capsys, damage, expected):
     root = write_dataset(tmp_path)
@@ -104,7 +105,39 @@ def test_duplicated_ids_are_an_error_naming_the_video(tmp_path):
 def test_short_videos_are_noted(tmp_path):
     root = write_dataset(tmp_path)
     report = report_for(root, "model.temporal_scale=64")
-    assert report.ok and len(report.notes) == 3 and "40 snippets < T = 64" in report.notes[0]
+    short = [note for note in report.notes if "snippets < T" in note]
+    assert report.ok and len(short) == 3 and "40 snippets < T = 64" in short[0]
+
+
+def test_duration_and_snippets_that_disagree_are_noted(tmp_path):
+    # 40 snippets of 16 frames at 30 fps span (39 * 16 + 16) / 30 = 21.3 s: a (30 s) and c (25 s) are
+    # further apart than 10% and two strides, b (20 s) is not
+    root = write_dataset(tmp_path)
+    spans = [note for note in report_for(root).notes if "snippets span" in note]
+    assert [note.split("'")[1] for note in spans] == ["a", "c"]
+    assert "21.3 s at 30 fps" in spans[0] and "its duration is 30 s" in spans[0]
+    loose = check_config(load_config("activitynet", config_args(root)[3::2]), duration_tolerance=0.5)
+    assert not [note for note in loose.notes if "snippets span" in note]
+
+
+def test_repeated_notes_are_counted_unless_verbose(tmp_path, capsys):
+    videos = {f"v{i}": ("training" if i else "validation", 30.0, [([2.0, 10.0], "jump")]) for i in range(6)}
+    root = write_dataset(tmp_path, videos)
+    report = report_for(root, "model.temporal_scale=64", "data.val_subset=validation")
+    assert len(report.notes) == 12  # per video: short, and a span that disagrees
+    text = report.text()
+    assert text.count("snippets < T = 64") == 3 and "... and 3 more like these (--verbose lists all)" in text
+    assert report.text(verbose=True).count("snippets < T = 64") == 6
+
+
+def test_duplicate_video_keys_are_refused(tmp_path, capsys):
+    root = write_dataset(tmp_path)
+    text = (root / "annotations.json").read_text()
+    entry = '"a": {"subset": "training", "duration": 30.0, "fps": 30.0, "annotations": []}, '
+    (root / "annotations.json").write_text(text.replace('"database": {', '"database": {' + entry, 1))
+    assert main(["check-data", *config_args(root)]) == 2
+    out = capsys.readouterr().out
+    assert "key 'a' appears twice in one object" in out
 
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -98,7 +98,7 @@ def test_segments_outside_or_empty_are_skipped_and_counted(folder):
     ("negative", "end 1.0 < start 5.0"),
     ("no_fps", "no fps in the annotations"),
     ("bad_duration", "duration must be positive"),
-    ("rescaled_rows", "rows, but FeatureSpec.rescaled"),
+    ("rescaled_rows", "rows, but data.rescaled"),
 ])
 def test_bad_inputs_raise_naming_the_video(folder, case, message):
     _, feats, _ = folder

@@ -84,7 +84,7 @@ def write_bad(tmp_path, case):
     elif case == "suffix":
         path = tmp_path / "v_bad.txt"
         path.write_text("1,2,3\n")
-    messages = {"unreadable": "cannot read", "1d": "2-D", "3d": "2-D", "empty": "no snippets", "dim": "feature dimension 5, expected 3",
+    messages = {"unreadable": "not a numpy array file", "1d": "2-D", "3d": "2-D", "empty": "no snippets", "dim": "feature dimension 5, expected 3",
                 "strings": "must be numbers", "ambiguous_npz": "holds arrays", "pt_not_tensor": "expected a tensor", "suffix": "unknown feature format"}
     return path, messages[case]
 

@@ -113,7 +113,8 @@ def test_config_pointing_at_the_file_builds_and_checks(sources, tmp_path):
         vid: {"subset": "training", "duration": d, "fps": 30.0, "annotations": []} for vid, d in DURATIONS.items()}}))
     overrides = [f"data.root={tmp_path}", "data.annotations=annotations.json", "data.features=feats.h5",
                  "data.rescaled=false", "data.classes=", "data.cache=true", f"model.feature_dim={F}",
-                 "model.temporal_scale=10", "model.num_classes=3"]
+                 "model.temporal_scale=10", "model.max_duration=10", "model.num_classes=3",
+                 "model.conv_groups=1"]
     cfg = load_config("activitynet", overrides)
     anno = read_annotations(tmp_path / "annotations.json")
     ds = build_dataset(cfg, "training", anno, CLASSES)

@@ -1,6 +1,8 @@
 """Bad input through the command line: one stderr line that says what is wrong and how to fix it,
 exit code 2, no traceback (unless --debug), and no output file left behind."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -30,13 +32,44 @@ def env(tmp_path_factory):
     torch.save(other, root / "other_shape.pt")
     torch.save(dict(state, classes=["a", "b", "c", "d"]), root / "other_classes.pt")
     torch.save(dict(state, config={**state["config"], "train": {"epochs": 1, "nope": 3}}), root / "bad_config.pt")
+    torch.save(dict(state, config={**state["config"], "data": {**state["config"]["data"], "rescaled": True}}),
+               root / "rescaled.pt")
+    torch.save(dict(state, extra=np.array([print], dtype=object)), root / "object_array.pt")
+    torch.save(dict(state, extra=_CreatesAFile(str(root / "pwned"))), root / "crafted.pt")
+    (root / "crafted_run").mkdir()
+    (root / "crafted_run" / "last.pt").write_bytes((root / "crafted.pt").read_bytes())
     (root / "empty").mkdir()
     (root / "wide").mkdir()
     np.save(root / "wide" / "v1.npy", np.zeros((20, 32), dtype=np.float32))
+    (root / "one").mkdir()  # a feature file of the checkpoint's dimension, no metadata (so no fps)
+    np.save(root / "one" / "v1.npy", np.zeros((20, 16), dtype=np.float32))
+    (root / "text").mkdir()
+    (root / "text" / "v1.npy").write_text("0.1,0.2\n")
+    (root / "a_file").write_text("x\n")
     for name, text in {"unknown_key.yaml": "model:\n  nope: 1\n", "wrong_type.yaml": "train:\n  epochs: many\n",
-                       "bad.yaml": "model: [1,\n", "list.yaml": "- 1\n- 2\n"}.items():
+                       "bad.yaml": "model: [1,\n", "list.yaml": "- 1\n- 2\n", "typo.yaml": "train:\n  epoch: 3\n",
+                       "range.yaml": "model:\n  temporal_scale: 1\n"}.items():
         (root / name).write_text(text)
+    gt = {"database": {"abc": {"subset": "validation", "duration": 100.0,
+                               "annotations": [{"segment": [10.0, 30.0], "label": "run"}]}}}
+    (root / "gt.json").write_text(json.dumps(gt))
+    (root / "gt_twice.json").write_text('{"database": {"abc": {}, "abc": {}}}')
+    hit = {"label": "run", "score": 0.9, "segment": [10.0, 30.0]}
+    (root / "pred.json").write_text(json.dumps({"results": {"abc": [hit]}}))
+    (root / "pred_twice.json").write_text(json.dumps({"results": {"abc": [hit], "v_abc": [hit]}}))
+    (root / "pred_label.json").write_text(json.dumps({"results": {"abc": [dict(hit, label="Run")]}}))
+    (root / "other_video.json").write_text(json.dumps({"database": {"zzz": gt["database"]["abc"]}}))
     return root
+
+
+class _CreatesAFile:
+    """Unpickling this runs open(path, "w"): a checkpoint holding it must not take effect."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
 
 
 def _train(env, *extra: str) -> list[str]:
@@ -53,6 +86,10 @@ def _predict(env, features: str, *extra: str, checkpoint: str = "run/last.pt") -
             "--out", str(env / "out.json"), *extra]
 
 
+def _json(env, gt: str, pred: str, *extra: str) -> list[str]:
+    return ["evaluate-json", str(env / gt), str(env / pred), *extra]
+
+
 # (id, arguments, words the one line must hold: what is wrong, and the fix)
 CASES = [
     # config
@@ -61,7 +98,7 @@ CASES = [
     ("config missing file", lambda e: ["info", "--config", str(e / "nope.yaml")], ["no such config file", "shipped configs"]),
     ("config bad YAML", lambda e: ["info", "--config", str(e / "bad.yaml")], ["not valid YAML"]),
     ("config not a mapping", lambda e: ["info", "--config", str(e / "list.yaml")], ["expected a mapping of sections"]),
-    ("--set unknown section", lambda e: ["info", "--set", "nosuch.key=1"], ["unknown key 'nosuch.key'", "sections: ['model'"]),
+    ("--set unknown section", lambda e: ["info", "--set", "nosuch.key=1"], ["unknown key 'nosuch.key'", "sections: ['data', 'inference'"]),
     ("--set without =", lambda e: ["info", "--set", "train.epochs"], ["expected key=value", "'train.epochs'"]),
     ("--set a section", lambda e: ["info", "--set", "model=3"], ["'model' is a section", "model.feature_dim="]),
     ("--set wrong type", lambda e: ["info", "--set", "train.epochs=abc"], ["'train.epochs' must be int"]),
@@ -92,6 +129,73 @@ CASES = [
     ("predict --fps negative", lambda e: _predict(e, "wide", "--fps", "-1"), ["--fps", "must be > 0"]),
     ("unknown command", lambda e: ["frobnicate"], ["invalid choice: 'frobnicate'", "--help"]),
     ("train without --out", lambda e: ["train"], ["required: --out", "seqattnet train --help"]),
+    # configs checked when read, before anything is written
+    ("train.epochs=-1", lambda e: _train(e, "--set", "train.epochs=-1"), ["'train.epochs' must be >= 1, got -1"]),
+    ("train.batch_size=0", lambda e: _train(e, "--set", "train.batch_size=0"), ["'train.batch_size' must be >= 1, got 0"]),
+    ("train.lr=-1", lambda e: _train(e, "--set", "train.lr=-1"), ["'train.lr' must be > 0, got -1"]),
+    ("model.attention=bogus", lambda e: _train(e, "--set", "model.attention=bogus"),
+     ["'model.attention' must be one of 'softmax', 'sigmoid', 'uniform', got 'bogus'"]),
+    ("train.device=gpu", lambda e: _train(e, "--set", "train.device=gpu"), ["'train.device' must be one of 'auto', 'cpu', 'cuda'"]),
+    ("model.temporal_scale=0", lambda e: _train(e, "--set", "model.temporal_scale=0"), ["'model.temporal_scale' must be >= 2"]),
+    ("data.protocol=foo", lambda e: _train(e, "--set", "data.protocol=foo"), ["'data.protocol' must be one of 'activitynet'"]),
+    ("max_duration > temporal_scale", lambda e: _train(e, "--set", "model.max_duration=17"),
+     ["'model.max_duration' 17 must be <= 'model.temporal_scale' 16"]),
+    ("--set misspelt key", lambda e: _train(e, "--set", "train.epoch=3"), ["unknown key 'train.epoch'", "did you mean 'train.epochs'?"]),
+    ("YAML misspelt key", lambda e: ["info", "--config", str(e / "typo.yaml")], ["typo.yaml", "did you mean 'train.epochs'?"]),
+    ("YAML value out of range", lambda e: ["info", "--config", str(e / "range.yaml")], ["range.yaml", "'model.temporal_scale' must be >= 2, got 1"]),
+    ("conv_groups must divide", lambda e: ["info", "--set", "model.conv_groups=3"], ["'model.conv_groups' 3 must divide"]),
+    ("train without --config", lambda e: ["train", "--out", str(e / "out")], ["--config", "seqattnet demo"]),
+    # outputs
+    ("train into a finished run", lambda e: [*_train(e), "--out", str(e / "run")],
+     ["--out", "already holds a run", "--overwrite"]),
+    ("demo into a finished run", lambda e: ["demo", "--out", str(e / "run")], ["--out", "already holds a run"]),
+    ("train --out is a file", lambda e: [*_train(e), "--out", str(e / "a_file")], ["--out", "is a file"]),
+    ("evaluate --out is a folder", lambda e: ["evaluate", "--checkpoint", str(e / "run" / "last.pt"), "--out", str(e / "empty")],
+     ["--out", "is a folder", "expected a file name"]),
+    ("predict --out is a folder", lambda e: _predict(e, "one", "--fps", "30", "--out", str(e / "empty")), ["--out", "is a folder"]),
+    ("predict --plot is a file", lambda e: _predict(e, "one", "--fps", "30", "--plot", str(e / "a_file")), ["--plot", "is a file"]),
+    ("export --out is a file", lambda e: ["export", "--checkpoint", str(e / "run" / "last.pt"), "--out", str(e / "a_file")],
+     ["--out", "is a file"]),
+    ("extract --out is a file", lambda e: ["extract", str(e / "empty"), "--out", str(e / "a_file")], ["--out", "is a file"]),
+    ("detect --out is a folder", lambda e: ["detect", str(e / "empty"), "--checkpoint", str(e / "run" / "last.pt"),
+                                            "--out", str(e / "empty")], ["--out", "is a folder"]),
+    # overrides on a checkpoint
+    ("evaluate --set model.*", lambda e: _evaluate(e, "run/last.pt", "--set", "model.base_channels=32"),
+     ["'model.base_channels' cannot be changed here", "inference.* and data.*"]),
+    ("evaluate --set out of range", lambda e: _evaluate(e, "run/last.pt", "--set", "inference.soft_nms_sigma=0"),
+     ["'inference.soft_nms_sigma' must be > 0, got 0"]),
+    ("predict --set data.fps=-1", lambda e: _predict(e, "one", "--set", "data.fps=-1"), ["'data.fps' must be >= 0, got -1"]),
+    # no silent wrong numbers
+    ("predict rescaled without durations", lambda e: _predict(e, "one", checkpoint="rescaled.pt"),
+     ["--annotations", "data.rescaled", "video_info_new.csv"]),
+    ("predict without fps", lambda e: _predict(e, "one"), ["v1.npy", "video 'v1'", "no fps", "--fps"]),
+    ("predict video not in --annotations", lambda e: _predict(e, "one", "--annotations", str(e / "gt.json")),
+     ["gt.json", "video 'v1'", "no duration"]),
+    ("predict --fps 0", lambda e: _predict(e, "one", "--fps", "0"), ["--fps", "must be > 0"]),
+    ("predict text file named .npy", lambda e: _predict(e, "text", "--fps", "30"), ["v1.npy", "not a numpy array file"]),
+    ("evaluate-json x and v_x", lambda e: _json(e, "gt.json", "pred_twice.json"), ["pred_twice.json", "'abc' and 'v_abc'"]),
+    ("evaluate-json unknown label", lambda e: _json(e, "gt.json", "pred_label.json"),
+     ["'Run' is not a class", "(1 class)", "--ignore-unknown-labels to drop"]),
+    ("evaluate-json unknown video", lambda e: _json(e, "other_video.json", "pred.json"), ["video 'abc'", "1 such video)"]),
+    ("evaluate-json bad --tious", lambda e: _json(e, "gt.json", "pred.json", "--tious", "0.5,x"), ["--tious", "'x' is not a number"]),
+    ("evaluate-json duplicate ground-truth key", lambda e: _json(e, "gt_twice.json", "pred.json"),
+     ["gt_twice.json", "key 'abc' appears twice"]),
+    ("diagnose x and v_x", lambda e: ["diagnose", str(e / "gt.json"), str(e / "pred_twice.json"), "--out", str(e / "diag")],
+     ["pred_twice.json", "'abc' and 'v_abc'"]),
+    ("diagnose --out is a file", lambda e: ["diagnose", str(e / "gt.json"), str(e / "pred.json"), "--out", str(e / "a_file")],
+     ["--out", "a_file"]),
+    ("evaluate --report is a file", lambda e: _evaluate(e, "run/last.pt", "--report", str(e / "a_file")), ["--report", "a_file"]),
+    ("check-data --duration-tolerance 0", lambda e: ["check-data", "--duration-tolerance", "0"], ["--duration-tolerance", "must be > 0"]),
+    ("check-data duplicate video key", lambda e: ["check-data", "--set", f"data.root={e}", "--set", "data.annotations=gt_twice.json"],
+     ["gt_twice.json", "1 error;", "the first:", "key 'abc' appears twice"]),
+    ("bench --repeats 0", lambda e: ["bench", "--repeats", "0"], ["--repeats", "must be >= 1"]),
+    # checkpoints that would run code, or hold objects that are not plain data
+    ("checkpoint that runs code", lambda e: _evaluate(e, "crafted.pt"), ["crafted.pt", "holds objects other than tensors", "could run code"]),
+    ("checkpoint with a numpy object array", lambda e: _predict(e, "one", "--fps", "30", checkpoint="object_array.pt"),
+     ["object_array.pt", "holds objects other than tensors", "ObjectDType"]),
+    ("detect crafted checkpoint", lambda e: ["detect", str(e / "empty"), "--checkpoint", str(e / "crafted.pt")], ["crafted.pt", "could run code"]),
+    ("export crafted checkpoint", lambda e: ["export", "--checkpoint", str(e / "crafted.pt"), "--out", str(e / "out")], ["crafted.pt", "could run code"]),
+    ("resume from a crafted checkpoint", lambda e: ["train", "--resume", "--out", str(e / "crafted_run")], ["last.pt", "could run code"]),
 ]
 
 
@@ -102,8 +206,13 @@ def _run(argv: list[str]) -> int:
         return e.code
 
 
+def _files(root) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
 @pytest.mark.parametrize("make_args, needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line(env, make_args, needles, capsys):
+    before = _files(env)
     assert _run(make_args(env)) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -112,12 +221,27 @@ def test_bad_input_is_one_line(env, make_args, needles, capsys):
     assert "Traceback" not in captured.err + captured.out
     for needle in needles:
         assert needle in lines[0]
-    assert not (env / "out").exists() and not (env / "out.json").exists()  # nothing half-written
-    assert not list(env.glob("*.tmp")) and not list(env.glob(".*.tmp"))
+    assert _files(env) == before  # nothing written, nothing half-written, nothing changed
 
 
-def test_at_least_twenty_distinct_cases():
-    assert len({c[0] for c in CASES}) == len(CASES) >= 20
+def test_at_least_forty_distinct_cases_over_every_command():
+    assert len({c[0] for c in CASES}) == len(CASES) >= 40
+    from seqattnet.cli import build_parser
+
+    commands = {a.dest: a for a in build_parser()._actions if a.dest == "command"}["command"].choices
+    used = {c[1](__import__("pathlib").Path("/x"))[0] for c in CASES}
+    assert set(commands) <= used | {"--debug"}, set(commands) - used
+
+
+def test_a_crafted_checkpoint_does_not_run(env, capsys):
+    """Unpickling crafted.pt with torch.load(weights_only=False) would create the file `pwned`."""
+    for command in (_evaluate(env, "crafted.pt"), ["export", "--checkpoint", str(env / "crafted.pt"), "--out", str(env / "out")],
+                    _predict(env, "one", "--fps", "30", checkpoint="crafted.pt")):
+        assert _run(command) == 2
+    assert not (env / "pwned").exists()
+    torch.load(env / "crafted.pt", weights_only=False)  # the file really does what it says
+    assert (env / "pwned").exists()
+    (env / "pwned").unlink()
 
 
 def test_cuda_without_gpu(env, capsys):

@@ -29,7 +29,7 @@ def _train(data: Path, out: Path, *extra: str) -> int:
 
 
 def _load(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)  # plain data only
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +144,25 @@ def test_grad_clip_and_bfloat16_autocast_train(runs, tmp_path):
                   "--set", "train.grad_clip=1.0") == 0
     state = _load(out / "last.pt")
     assert all(torch.isfinite(w).all() for w in state["model"].values() if w.is_floating_point())
+
+
+def test_a_checkpoint_with_numpys_own_rng_state_still_resumes(runs, tmp_path):
+    """Checkpoints written before the RNG state became plain data hold numpy's tuple (a uint32 array)."""
+    import numpy as np
+
+    from seqattnet.engine.checkpoint import read_checkpoint, restore_rng_states
+
+    state = _load(runs / "part" / "last.pt")
+    np.random.seed(7)
+    old = dict(state, rng={**state["rng"], "numpy": np.random.get_state()})
+    expected = np.random.rand(3)
+    torch.save(old, tmp_path / "old.pt")
+    np.random.seed(0)
+    restore_rng_states(read_checkpoint(tmp_path / "old.pt")["rng"])
+    np.testing.assert_array_equal(np.random.rand(3), expected)
+    current = state["rng"]
+    assert isinstance(current["numpy"]["keys"], torch.Tensor)  # the current form: a dict with a tensor
+    restore_rng_states(current)
+    first = np.random.rand(3)
+    restore_rng_states(current)
+    np.testing.assert_array_equal(np.random.rand(3), first)

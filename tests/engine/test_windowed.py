@@ -108,7 +108,8 @@ def test_predict_on_a_long_feature_file_uses_the_same_windows_as_evaluation(run,
     expected = json.loads(out.read_text())["results"]["video_test_3"]
     pred = run / "pred.json"
     assert main(["predict", "--checkpoint", str(run / "run" / "last.pt"),
-                 "--features", str(run / "features" / "video_test_3.npy"), "--out", str(pred)]) == 0
+                 "--features", str(run / "features" / "video_test_3.npy"), "--out", str(pred),
+                 "--annotations", str(run / "thumos.json")]) == 0
     got = json.loads(pred.read_text())["results"]["video_test_3"]
     assert len(got) == len(expected) > 0
     np.testing.assert_allclose([p["segment"] for p in got], [p["segment"] for p in expected], atol=1e-6)

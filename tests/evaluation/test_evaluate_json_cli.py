@@ -61,7 +61,9 @@ def test_proposals(files, capsys):
     _, gt, pred = files
     code, out, _ = run(capsys, gt, pred, "--proposals", "--json")
     summary = json.loads(out.splitlines()[-1])
-    assert code == 0 and set(summary) == {"AN", "AR", "AUC"}
+    assert code == 0 and set(summary) == {"tious", "AR@AN", "AUC", "AN", "AR"}
+    assert summary["AR@AN"] == pytest.approx({"1": 0.65, "5": 0.65, "10": 0.65, "100": 0.65})  # as `evaluate --json`
+    assert summary["tious"] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]  # rounded
     assert len(summary["AN"]) == len(summary["AR"]) == 100 and summary["AN"][-1] == 100.0
     # One proposal per video, 100 allowed on average: the official fractions are scaled by 100 / 1, so
     # every point keeps it. run is found at every threshold, jump (IoU 0.6) at 3 of 10: AR 0.65.
@@ -81,7 +83,7 @@ def test_default_subset_choice(tmp_path, capsys):
     hit = {"label": "A", "score": 1.0, "segment": [3.0, 4.0]}
     pred = write(tmp_path / "p.json", {"results": {"video_test_1": [hit]}})
     _, out, _ = run(capsys, gt, pred, "--json")
-    assert "subset validation: 1 videos" in out and json.loads(out.splitlines()[-1])["average_mAP"] == 0.0
+    assert "subset validation: 1 video," in out and json.loads(out.splitlines()[-1])["average_mAP"] == 0.0
     _, out, _ = run(capsys, gt, pred, "--subset", "Test", "--json")
     assert json.loads(out.splitlines()[-1])["average_mAP"] == 1.0
     del thumos["database"]["video_validation_1"]
@@ -101,7 +103,7 @@ def test_bmn_pair(tmp_path, capsys):
         "v_abc,3000,100.0,30.0,30.0,validation,2992\nv_xyz,1800,60.0,30.0,30.0,training,1792\n")
     pred = write(tmp_path / "p.json", {"results": {"abc": [{"label": "run", "score": 0.5, "segment": [10.0, 30.0]}]}})
     code, out, _ = run(capsys, gt, pred, "--json")
-    assert code == 0 and "subset validation: 1 videos" in out
+    assert code == 0 and "subset validation: 1 video," in out
     assert json.loads(out.splitlines()[-1])["average_mAP"] == 1.0
 
 

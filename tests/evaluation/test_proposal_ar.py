@@ -1,10 +1,11 @@
-"""AR@AN and AUC on hand-computed cases, and the integer arithmetic of the proposal counts."""
+"""AR@AN and AUC on hand-computed cases, and the official (float) and exact (integer) proposal counts."""
 
 import numpy as np
 import pytest
+import reference_eval as ref  # benchmarks/, put on sys.path by conftest.py
 
 from seqattnet.evaluation import evaluate_proposals, format_proposal_table
-from seqattnet.evaluation.proposal import proposal_counts
+from seqattnet.evaluation.proposal import exact_proposal_counts, proposal_counts
 
 
 def props(*segments):
@@ -66,10 +67,29 @@ def test_videos_without_proposals_count(make_gt):
     assert evaluate_proposals(gt, {}).auc == 0.0
 
 
-def test_counts_use_exact_integer_arithmetic():
+def test_counts_floor_floats_as_the_official_code():
     counts = proposal_counts(np.array([100, 100, 100]), 100)
-    np.testing.assert_array_equal(counts[0], np.arange(1, 101))
-    assert int(100 * (np.arange(1, 101) / 100.0)[28]) == 28  # the official float arithmetic loses AN 29
+    # int(100 * (j / 100.0)) loses j = 29, 57 and 58 (100 * 0.29 = 28.999999999999996)
+    expected = np.arange(1, 101)
+    expected[[28, 56, 57]] -= 1
+    np.testing.assert_array_equal(counts[0], expected)
+    np.testing.assert_array_equal(exact_proposal_counts(np.array([100, 100, 100]), 100)[0], np.arange(1, 101))
+
+
+def test_official_and_exact_auc_on_a_hand_computed_case(make_gt):
+    # 100 proposals, the instance found by the 29th only. Exact counts: AR 0 at AN 1..28, 1 from AN 29 on,
+    # AUC (0.5 + 71) / 100. The official code keeps 28 proposals at AN 29, so AR is 1 only from AN 30.
+    gt = make_gt({"a": [(0, 10, "x")]})
+    results = {"a": props(*far(28), (0, 10), *far(71, 50.0))}
+    official = evaluate_proposals(gt, results)
+    exact = evaluate_proposals(gt, results, exact_counts=True)
+    assert exact.auc == pytest.approx(0.715, abs=1e-12) and official.auc == pytest.approx(0.705, abs=1e-12)
+    assert official.ar[28] == 0.0 and exact.ar[28] == 1.0
+    for metrics, float_counts in ((official, True), (exact, False)):  # the slow reference agrees on both
+        _, average, an, auc = ref.proposal_curve(*ref.flatten(gt, results), float_counts=float_counts)
+        np.testing.assert_array_equal(metrics.ar, average)
+        np.testing.assert_array_equal(metrics.an, an)
+        assert metrics.auc == auc
 
 
 def test_counts_truncate_to_the_average():

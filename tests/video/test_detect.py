@@ -31,10 +31,12 @@ def test_detect_writes_results_and_a_report(make_video, tmp_path, capsys):
     checkpoint = _checkpoint(tmp_path / "last.pt", "mc3_18")
     report = tmp_path / "report"
     code = main(["detect", str(video), "--checkpoint", str(checkpoint), "--report", str(report),
-                 "--weights", "random", "--quiet"])
+                 "--weights", "random", "--quiet", "--set", "inference.max_detections=7"])
     assert code == 0, capsys.readouterr().err
-    preds = json.loads((report / "results.json").read_text())["results"]["clip"]
-    assert 0 < len(preds) <= 100
+    document = json.loads((report / "results.json").read_text())
+    preds = document["results"]["clip"]
+    assert 0 < len(preds) <= 7  # the --set took effect
+    assert document["videos"]["clip"]["fps"] == 25.0  # what timed the snippets: the file's own rate
     for p in preds:
         assert 0.0 <= p["segment"][0] < p["segment"][1] <= 4.0 + 1e-6
         assert p["label"] in {"jump", "run", "swim"}

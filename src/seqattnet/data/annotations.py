@@ -29,10 +29,27 @@ def open_text(path: str | Path):
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """json's object_pairs_hook: a key twice in one object (json.load keeps the last) is an error."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return out
+
+
 def load_json(path: str | Path) -> Any:
+    """A JSON file (or `.json.gz`); a key given twice in one object, such as a video, is refused."""
     with open_text(path) as f:
         try:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as e:
+            raise InputError.at(path, f"key {e.args[0]!r} appears twice in one object (a JSON reader keeps only "
+                                "the last); remove or rename one") from None
         except json.JSONDecodeError as e:
             raise InputError.at(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
         except (OSError, UnicodeDecodeError) as e:  # a corrupt .gz, or bytes that are not UTF-8
@@ -140,6 +157,16 @@ def _from_bmn(data: dict, source: Path, info_csv: Path) -> AnnotationSet:
         videos[video_id] = VideoAnnotation(video_id, row["subset"], duration, segments, labels, row["fps"],
                                            _feature_duration_s(row))
     return AnnotationSet(videos, _classes(videos), str(source))
+
+
+def read_video_timing(path: str | Path) -> dict[str, VideoAnnotation]:
+    """Durations and fps per canonical video id from an annotation file (any format) or BMN's
+    video_info_new.csv (`.csv` or `.csv.gz`: no segments)."""
+    path = Path(path)
+    if not path.name.lower().endswith((".csv", ".csv.gz")):
+        return read_annotations(path).videos
+    return {video: VideoAnnotation(video, row["subset"], row["seconds"], np.zeros((0, 2)), [], row["fps"],
+                                   _feature_duration_s(row)) for video, row in read_video_info(path).items()}
 
 
 def read_video_info(path: str | Path) -> dict[str, dict[str, Any]]:

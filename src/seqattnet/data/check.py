@@ -8,14 +8,15 @@ as `VideoDataset` would list them; things that work but deserve a look are notes
 
 from __future__ import annotations
 
-from collections import Counter
+import re
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..config import Config
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..structures import AnnotationSet, VideoAnnotation
 from .annotations import read_annotations, read_class_names
 from .dataset import FeatureSpec, fit_segment, grid_duration_s
@@ -45,7 +46,9 @@ class DataReport:
     def to_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
 
-    def text(self) -> str:
+    def text(self, verbose: bool = False) -> str:
+        """The report for a terminal; skipped segments and notes of one kind beyond the first few are
+        counted, not listed, unless `verbose`."""
         lines = [f"annotations: {self.source}",
                  "videos per subset: " + ", ".join(f"{k} {v}" for k, v in sorted(self.videos_per_subset.items())),
                  f"classes: {self.classes}; instances per class: " + ", ".join(
@@ -55,9 +58,27 @@ class DataReport:
                  f"durations (s): {_stats(self.duration_s)}"]
         for title, items in (("skipped", self.skipped), ("notes", self.notes), ("errors", self.errors)):
             lines.append(f"{title}: {len(items)}")
-            lines.extend(f"  {item}" for item in items)
-        lines.append("OK: training can start" if self.ok else f"NOT OK: {len(self.errors)} errors; training would fail")
+            lines.extend(f"  {item}" for item in (items if verbose or title == "errors" else _shortened(items)))
+        lines.append("OK: training can start" if self.ok else f"NOT OK: {counted(len(self.errors), 'error')}; training would fail")
         return "\n".join(lines)
+
+
+SHOWN_PER_KIND = 3  # lines of one kind of note listed before the rest are counted
+
+
+def _shortened(items: list[str]) -> list[str]:
+    """The first SHOWN_PER_KIND items of each kind (the same text up to video ids and numbers), then a
+    count of the others of that kind."""
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        kinds[re.sub(r"'[^']*'|[-\d.,]+", "#", item)].append(item)
+    out = []
+    for same in kinds.values():
+        out.extend(same[:SHOWN_PER_KIND])
+        if len(same) > SHOWN_PER_KIND:
+            rest = len(same) - SHOWN_PER_KIND
+            out.append(f"... and {rest} more like {'this' if rest == 1 else 'these'} (--verbose lists all)")
+    return out
 
 
 def _stats(values: dict[str, float]) -> str:
@@ -70,8 +91,11 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"min": float(np.min(values)), "median": float(np.median(values)), "max": float(np.max(values))}
 
 
-def check_config(cfg: Config) -> DataReport:
-    """Check the dataset a config points to: its train and validation subsets (test subsets are counted)."""
+def check_config(cfg: Config, duration_tolerance: float = 0.1) -> DataReport:
+    """Check the dataset a config points to: its train and validation subsets (test subsets are counted).
+
+    duration_tolerance: a video whose snippets span more or less than its duration by this fraction (and
+    by over two strides) is noted, see `_check_span`."""
     d = cfg.data
     path = d.path
     report = DataReport(source=str(path(d.annotations)))
@@ -83,16 +107,16 @@ def check_config(cfg: Config) -> DataReport:
         return report
     spec = FeatureSpec.from_config(cfg)
     check_dataset(report, annotations, classes, path(d.features), d.file_pattern, spec, cfg.model.temporal_scale,
-                  [d.train_subset, d.val_subset], windows=d.windows)
+                  [d.train_subset, d.val_subset], windows=d.windows, duration_tolerance=duration_tolerance)
     if len(classes) != cfg.model.num_classes:
-        report.errors.append(f"{len(classes)} classes, but model.num_classes is {cfg.model.num_classes}; "
+        report.errors.append(f"{counted(len(classes), 'class')}, but model.num_classes is {cfg.model.num_classes}; "
                              f"set --set model.num_classes={len(classes)}")
     return report
 
 
 def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[str], feature_dir: Path,
                   file_pattern: str, spec: FeatureSpec, temporal_scale: int, subsets: list[str], *,
-                  windows: bool = False, tolerance_s: float = 1.0) -> DataReport:
+                  windows: bool = False, tolerance_s: float = 1.0, duration_tolerance: float = 0.1) -> DataReport:
     """Fill `report` with the videos of `subsets`: annotations, feature files, segments."""
     report.videos_per_subset = annotations.subsets
     report.classes, report.feature_dim = len(classes), spec.feature_dim
@@ -110,6 +134,7 @@ def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[
             n = _check_features(report, video, feature_dir, file_pattern, spec, temporal_scale, windows)
             if n is not None:
                 rows.append(n)
+                _check_span(report, video, n, spec, duration_tolerance)
     report.instances_per_class = dict(instances)
     report.snippets, report.duration_s = _summary(rows), _summary(durations)
     report.feature_files_read = len(rows)
@@ -130,6 +155,19 @@ def _check_truth(report: DataReport, video: VideoAnnotation, known: set[str], sp
         _, note = fit_segment(float(start), float(end), grid_duration_s(video, spec), tolerance_s)
         if note:
             report.skipped.append(f"video {vid!r}, annotations[{k}]: {note}")
+
+
+def _check_span(report: DataReport, video: VideoAnnotation, n: int, spec: FeatureSpec, tolerance: float) -> None:
+    """Note a video whose n snippets span ((n - 1) x stride + window frames) far more or less than its
+    duration x fps: features of another video, or another fps or stride than the config's."""
+    fps = spec.fps if spec.fps is not None else video.fps
+    if spec.rescaled or fps is None or not video.duration_s > 0:
+        return
+    frames, covered = video.duration_s * fps, (n - 1) * spec.stride_frames + spec.window_frames
+    if abs(covered - frames) > max(tolerance * frames, 2 * spec.stride_frames):
+        report.notes.append(f"video {video.video_id!r}: {n} snippets span {covered / fps:.1f} s at {fps:g} fps and "
+                            f"data.stride_frames {spec.stride_frames:g}, but its duration is {video.duration_s:g} s "
+                            f"(more than {tolerance:g} apart; --duration-tolerance)")
 
 
 def _check_features(report: DataReport, video: VideoAnnotation, feature_dir: Path, file_pattern: str,

@@ -71,9 +71,11 @@ class FeatureSpec:
 
     def __post_init__(self) -> None:
         if self.feature_dim <= 0 or self.stride_frames <= 0 or self.window_frames < 0:
-            raise InputError.at("FeatureSpec", f"needs feature_dim > 0, stride_frames > 0, window_frames >= 0: {self}")
+            raise InputError.at("config", f"needs model.feature_dim > 0, data.stride_frames > 0 and "
+                                f"data.window_frames >= 0, got {self.feature_dim}, {self.stride_frames} and "
+                                f"{self.window_frames}")
         if self.fps is not None and not self.fps > 0:
-            raise InputError.at("FeatureSpec", f"fps must be positive or None, got {self.fps}")
+            raise InputError.at("data.fps", f"must be positive (or 0: per-video fps from the annotations), got {self.fps}")
 
 
 @dataclass
@@ -223,7 +225,7 @@ class VideoDataset(torch.utils.data.Dataset):
         duration = grid_duration_s(video, self.spec)
         fps = self.spec.fps if self.spec.fps is not None else video.fps
         if fps is None and not self.spec.rescaled:
-            raise InputError.at(source, "no fps in the annotations and FeatureSpec.fps is not set", video=vid)
+            raise InputError.at(source, "no fps in the annotations and data.fps is not set (set --set data.fps=...)", video=vid)
         kept_segments, kept_labels = [], []
         for k, ((start, end), label) in enumerate(zip(video.segments_s, video.labels)):
             field = f"annotations[{k}]"
@@ -262,7 +264,7 @@ class VideoDataset(torch.utils.data.Dataset):
     def _check_rows(self, path: Path, truth: _Truth, n: int) -> Path:
         if self.spec.rescaled and n != self.temporal_scale:
             raise InputError.at(
-                path, f"{n} rows, but FeatureSpec.rescaled says the rows are the T = {self.temporal_scale} grid",
+                path, f"{n} rows, but data.rescaled says the rows are the T = {self.temporal_scale} grid",
                 video=truth.video_id,
             )
         return path

@@ -132,11 +132,12 @@ def write_feature_file(path: str | Path, features: np.ndarray, meta: dict) -> Pa
     """
     import json
     import os
-    import tempfile
+
+    from ..files import temporary_file
 
     path = Path(path)
     features = check_features(features, path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
+    fd, tmp = temporary_file(path, prefix=path.name + ".", suffix=".tmp.npz")
     os.close(fd)
     try:
         np.savez(tmp, features=features, meta=np.array(json.dumps(meta, sort_keys=True)))
@@ -267,7 +268,15 @@ class _BadContent(Exception):
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":  # every .npy starts so; without it numpy talks of pickled data
+            raise _BadContent("not a numpy array file (no .npy header); save the features with numpy.save")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "pickled" in str(e):
+            raise _BadContent("holds Python objects, not an array of numbers; save a float array") from None
+        raise
 
 
 def _load_npz(path: Path) -> np.ndarray:

@@ -10,7 +10,7 @@ from ..config import Config
 from ..data.annotations import read_annotations, read_class_names
 from ..data.dataset import FeatureSpec, VideoDataset
 from ..data.windows import WindowDataset
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
 
@@ -43,7 +43,7 @@ def load_ground_truth(cfg: Config) -> tuple[AnnotationSet, list[str]]:
     classes = read_class_names(cfg.data.path(cfg.data.classes)) if cfg.data.classes else annotations.classes
     if len(classes) != cfg.model.num_classes:
         raise InputError.at(cfg.data.classes or cfg.data.annotations,
-                            f"{len(classes)} classes, but model.num_classes is {cfg.model.num_classes}; "
+                            f"{counted(len(classes), 'class')}, but model.num_classes is {cfg.model.num_classes}; "
                             f"set --set model.num_classes={len(classes)}")
     return annotations, classes
 

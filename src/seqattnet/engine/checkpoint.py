@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
-import tempfile
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -13,29 +14,46 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..config import Config, config_from_dict, to_dict
+from ..config import Config, apply_overrides, config_from_dict, to_dict
 from ..data.dataset import FeatureSpec
 from ..errors import InputError
+from ..files import temporary_file
 from ..model import SeqAttNet
 
 
+# What checkpoints written before the RNG state became plain data hold besides it: numpy's state, a
+# uint32 array. Allowed for reading only; object arrays (ObjectDType) and every other global stay refused.
+_OLD_NUMPY_STATE = [np.zeros(1).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def rng_states(generator: torch.Generator | None = None) -> dict:
-    """Every random state a training step reads, so a resumed run draws the same numbers."""
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-              "generator": generator.get_state() if generator is not None else None}
+    """Every random state a training step reads, so a resumed run draws the same numbers.
+
+    Only tensors, numbers, strings and containers, so that `read_checkpoint` can load it with
+    torch.load(weights_only=True): numpy's state (a tuple holding an array) becomes a dict with a tensor.
+    """
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {"torch": torch.get_rng_state(),
+              "numpy": {"bit_generator": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                        "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+              "python": random.getstate(), "generator": generator.get_state() if generator is not None else None}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
 
 def restore_rng_states(states: dict, generator: torch.Generator | None = None) -> None:
-    """Undo `rng_states`; states a checkpoint lacks (older formats) are left as they are."""
+    """Undo `rng_states`; states a checkpoint lacks are left as they are."""
     if states.get("torch") is not None:
         torch.set_rng_state(states["torch"])
     if states.get("numpy") is not None:
-        np.random.set_state(states["numpy"])
+        n = states["numpy"]
+        np.random.set_state(n if isinstance(n, tuple) else  # a tuple: numpy's own form, in older checkpoints
+                            (n["bit_generator"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
     if states.get("python") is not None:
-        random.setstate(states["python"])
+        version, internal, gauss = states["python"]
+        random.setstate((version, tuple(internal), gauss))  # a tuple, whatever container the file held
     if generator is not None and states.get("generator") is not None:
         generator.set_state(states["generator"])
     if states.get("cuda") is not None and torch.cuda.is_available():
@@ -65,7 +83,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, class
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": rng_states(generator),
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_file(path, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
     try:
         torch.save(state, tmp)
@@ -81,9 +99,20 @@ def read_checkpoint(path: str | Path) -> dict:
         raise InputError.at(path, "checkpoint not found; check the path (`seqattnet train --out DIR` writes "
                             "DIR/last.pt and, with train.eval_every, DIR/best.pt)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # truncated or not a torch file
+        # weights_only: tensors, numbers, strings and containers only; unpickling anything else could run
+        # code from the file, so it is refused instead
+        with torch.serialization.safe_globals(_OLD_NUMPY_STATE):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a torch file, or holding objects that are not plain data
+        refused = re.search(r"GLOBAL ([\w.]+)|got <class '([\w.]+)'>", str(e))  # torch names what it refused
+        if isinstance(e, pickle.UnpicklingError) and refused:
+            what = refused.group(1) or refused.group(2)
+            raise InputError.at(path, f"holds objects other than tensors, numbers, strings and containers "
+                                f"({what}), which seqattnet does not load because unpickling them could "
+                                "run code: use a checkpoint written by this version of `seqattnet train`") from None
         reason = f"{type(e).__name__}: {e}".splitlines()[0]
+        if isinstance(e, pickle.UnpicklingError):
+            reason = "not a torch file"
         raise InputError.at(path, f"not a readable checkpoint ({reason}); the file is truncated or not written by "
                             "seqattnet: use another checkpoint or train again") from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
@@ -92,10 +121,31 @@ def read_checkpoint(path: str | Path) -> dict:
     return state
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[SeqAttNet, Config, list[str]]:
-    """The model of a checkpoint, with its config and class list, in eval mode."""
-    state = read_checkpoint(path)
+CHECKPOINT_SECTIONS = ("inference", "data")  # what `--set` may change in a checkpoint's config
+
+
+def checkpoint_config(path: str | Path, state: dict, overrides: list[str] = ()) -> Config:
+    """The config of a loaded checkpoint with `overrides` (inference.* and data.* only) applied; a relative
+    data.root (of runs trained before roots were stored absolute) that does not exist from here is looked
+    for from the checkpoint's folder upwards."""
     cfg = config_from_dict(state["config"], str(path))
+    apply_overrides(cfg, list(overrides), sections=CHECKPOINT_SECTIONS,
+                    why="the checkpoint's weights and training fix the model.*, labels.*, loss.* and train.* "
+                        "sections; --set takes inference.* and data.* keys")
+    root = Path(cfg.data.root)
+    if cfg.data.root and not root.is_absolute() and not root.exists():
+        found = next((p / root for p in Path(path).resolve().parents if (p / root).is_dir()), None)
+        if found is not None:
+            cfg.data.root = str(found)
+    return cfg
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu",
+               overrides: list[str] = ()) -> tuple[SeqAttNet, Config, list[str]]:
+    """The model of a checkpoint, with its config (plus `overrides`, see checkpoint_config) and class list,
+    in eval mode."""
+    state = read_checkpoint(path)
+    cfg = checkpoint_config(path, state, overrides)
     model = SeqAttNet.from_config(cfg.model)
     try:
         model.load_state_dict(state["model"])

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from ..config import Config
 from ..data.dataset import collate
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..evaluation import (DetectionMetrics, ProposalMetrics, evaluate_detection, evaluate_proposals,
                           format_detection_table, format_proposal_table)
 from ..evaluation.diagnosis import Diagnosis, diagnose
@@ -34,7 +34,7 @@ class EvaluationReport:
 
     def table(self) -> str:
         if self.detection is None or self.proposals is None:
-            return f"no ground truth in this subset: detections of {len(self.results)} videos, no metrics"
+            return f"no ground truth in this subset: detections of {counted(len(self.results), 'video')}, no metrics"
         table = format_detection_table(self.detection) + "\n\n" + format_proposal_table(self.proposals)
         if self.unfused is not None:
             table += (f"\n\naverage mAP with video-level class scores {self.detection.average_mAP:.4f}, "
@@ -45,7 +45,7 @@ class EvaluationReport:
         d, p = self.detection, self.proposals
         if d is None or p is None:
             return {"videos": len(self.results), "average_mAP": None}
-        out = {"tious": d.tious.tolist(), "mAP": d.mAP.tolist(), "average_mAP": d.average_mAP,
+        out = {"tious": [round(float(t), 6) for t in d.tious], "mAP": d.mAP.tolist(), "average_mAP": d.average_mAP,
                "AR@AN": {str(k): v for k, v in p.recall_at.items()}, "AUC": p.auc}
         if self.unfused is not None:
             out["average_mAP_without_class_scores"] = self.unfused.average_mAP
@@ -99,8 +99,9 @@ def fuse_with_config(results: dict[str, list[dict]], cfg: Config, classes: list[
 
 
 def evaluate_checkpoint(checkpoint: str | Path, subset: str | None = None, *, device: str = "auto",
-                        progress: bool = True) -> tuple[EvaluationReport, Config]:
-    model, cfg, classes = load_model(checkpoint, resolve_device(device))
+                        progress: bool = True, overrides: list[str] = ()) -> tuple[EvaluationReport, Config]:
+    """A checkpoint on `subset` (default: its data.val_subset), with inference.* / data.* `overrides`."""
+    model, cfg, classes = load_model(checkpoint, resolve_device(device), overrides)
     ground_truth, gt_classes = load_ground_truth(cfg)
     if gt_classes != classes:
         raise InputError.at(checkpoint, f"the checkpoint's class list differs from the dataset's "

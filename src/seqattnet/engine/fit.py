@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..config import Config, apply_override, config_from_dict, save_config
+from ..config import Config, apply_overrides, config_from_dict, save_config
 from ..data.dataset import collate
 from ..errors import InputError
 from ..evaluation import write_results
@@ -69,6 +69,7 @@ def train(cfg: Config, out_dir: str | Path, *, progress: bool = True,
     (engine/distributed.py); rank 0 evaluates, writes and returns the report, the others return None.
     """
     check_val_subset(cfg)
+    cfg = with_absolute_root(cfg)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     generator = seed_everything(cfg.train.seed)
@@ -92,7 +93,7 @@ def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator
     run = _Run(cfg, out, info, device, ground_truth, classes, model, optimizer, scheduler, generator, progress)
     done = _restore(run) if resume else 0
     if info.is_main:
-        _start_output(out, cfg)  # only now: bad input above leaves no output folder behind
+        _start_output(out, cfg, fresh=not resume)  # only now: bad input above leaves no output folder behind
         run.scalars = _tensorboard(out)
         if resume:
             log.info("resumed from %s after epoch %d", out / "last.pt", done)
@@ -155,13 +156,34 @@ def _finish(run: _Run) -> EvaluationReport:
     return report
 
 
-def _start_output(out: Path, cfg: Config) -> None:
-    """The run folder with its log and resolved config; stale temporary checkpoints removed."""
+def _start_output(out: Path, cfg: Config, fresh: bool = True) -> None:
+    """The run folder with its log and resolved config; stale temporary checkpoints (and, for a fresh run,
+    the best.pt of an earlier run) removed."""
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.pt.*.tmp"):  # left by a run killed while it saved a checkpoint
-        stale.unlink()
+    for stale in [*out.glob("*.pt.*.tmp"), *([out / "best.pt"] if fresh else [])]:  # *.tmp: a run killed mid-save
+        stale.unlink(missing_ok=True)
     _log_to(out / "train.log")
     save_config(cfg, out / "config.yaml")
+
+
+RUN_FILES = ("last.pt", "best.pt", "config.yaml", "train.log", "metrics.json")  # a folder with one holds a run
+
+
+def check_run_folder(out_dir: str | Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to train into a folder that holds a finished or interrupted run, unless resuming it or told
+    to overwrite it."""
+    out = Path(out_dir)
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not (resume or overwrite):
+        raise InputError.at("--out", f"{str(out)!r} already holds a run ({', '.join(found)}); pass --resume to "
+                            "continue it, --overwrite to replace it, or choose another --out")
+
+
+def with_absolute_root(cfg: Config) -> Config:
+    """A copy of `cfg` with data.root absolute, so that the run's checkpoints evaluate from any folder."""
+    cfg = copy.deepcopy(cfg)
+    cfg.data.root = str(Path(cfg.data.root).resolve())  # "" (the current folder) included
+    return cfg
 
 
 def check_val_subset(cfg: Config) -> None:
@@ -181,8 +203,7 @@ def resume_config(out_dir: str | Path, given: Config | None, overrides: list[str
         raise InputError.at(path, "no checkpoint to resume from; train without --resume to start this run")
     saved = config_from_dict(read_checkpoint(path)["config"], str(path))
     cfg = given if given is not None else copy.deepcopy(saved)
-    for item in overrides:
-        apply_override(cfg, item)
+    apply_overrides(cfg, overrides)
     changed = [f"model.{k}: {v!r} -> {getattr(cfg.model, k)!r}" for k, v in vars(saved.model).items()
                if getattr(cfg.model, k) != v]
     if changed:

@@ -22,6 +22,8 @@ class Detections:
     segments_s: np.ndarray  # float64 (M, 2) seconds
     scores: np.ndarray  # (M,)
     labels: np.ndarray  # int64 (M,) class index
+    duration_s: float | None = None  # seconds the normalised segments were scaled to
+    fps: float | None = None  # frames per second that timed the snippets (None: rows already on the grid)
 
     def to_results(self, classes: list[str]) -> list[dict]:
         """Entries of the ActivityNet result JSON."""
@@ -74,7 +76,7 @@ def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durat
         ok = valid[b]
         duration = float(durations_s[b])
         out.append(Detections(video_ids[b], (segments[b][ok].double() * duration).cpu().numpy(),
-                              scores[b][ok].cpu().numpy(), labels[b][ok].cpu().numpy()))
+                              scores[b][ok].cpu().numpy(), labels[b][ok].cpu().numpy(), duration))
     return out
 
 
@@ -89,3 +91,8 @@ def predict_dataset(model: SeqAttNet, loader, cfg: InferenceConfig, device: torc
 
 def to_results(detections: list[Detections], classes: list[str]) -> dict[str, list[dict]]:
     return {d.video_id: d.to_results(classes) for d in detections}
+
+
+def video_timing(detections: list[Detections]) -> dict[str, dict]:
+    """{video: {"duration_s", "fps"}}: what turned each video's detections into seconds, for the result JSON."""
+    return {d.video_id: {"duration_s": d.duration_s, "fps": d.fps} for d in detections}

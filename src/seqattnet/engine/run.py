@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..config import Config
+from ..data.dataset import grid_duration_s
 from ..errors import InputError
 from ..structures import AnnotationSet, canonical_video_id
 from .build import build_model, load_ground_truth, resolve_device
@@ -31,68 +33,91 @@ def parameter_table(model: torch.nn.Module) -> dict[str, int]:
 
 
 def predict_files(checkpoint: str | Path, features: str | Path | list[Path], *, fps: float | None = None,
-                  device: str = "auto", progress: bool = True) -> tuple[list[Detections], list[str]]:
+                  device: str = "auto", progress: bool = True, annotations: str | Path | None = None,
+                  overrides: list[str] = ()) -> tuple[list[Detections], list[str]]:
     """Detections for one feature file, every feature file in a folder, or a list of files; times in seconds.
 
-    Durations: a file of n snippets covers ((n - 1) * stride + window) / fps seconds, with the stride and
-    window of the checkpoint's config and fps from the argument, the file's metadata (`seqattnet extract`),
-    the config's data.fps, or 30. Files whose metadata names another backbone, dimension, stride or
-    window than the checkpoint's are refused. A config with data.windows runs sliding windows of T native
-    snippets, merged per video as in evaluation.
+    A video's duration is the one of `annotations` (an annotation file or BMN's video_info_new.csv) when
+    given, else the span of its snippets, ((n - 1) * stride + window) / fps with the checkpoint's stride and
+    window. Features rescaled to T rows (data.rescaled) carry no duration: they need `annotations`. fps comes
+    from the argument, the file's metadata (`seqattnet extract`), the annotations or the config's data.fps;
+    a video without any is refused. Each Detections records the duration and fps used. Files whose metadata
+    names another backbone, dimension, stride or window than the checkpoint's are refused. A config with
+    data.windows runs sliding windows of T native snippets, merged per video as in evaluation.
     """
     from tqdm import tqdm
 
+    from ..data.annotations import read_video_timing
     from ..data.dataset import FeatureSpec
     from ..data.features import FEATURE_SUFFIXES, read_feature_file, read_feature_meta
 
-    model, cfg, classes = load_model(checkpoint, resolve_device(device))
+    model, cfg, classes = load_model(checkpoint, resolve_device(device), overrides)
+    if cfg.data.rescaled and annotations is None:
+        raise InputError.at("--annotations", f"the checkpoint reads features rescaled to T = "
+                            f"{cfg.model.temporal_scale} rows (data.rescaled), whose row count says nothing of a "
+                            "video's duration: pass --annotations with the annotation JSON or video_info_new.csv")
+    timing = read_video_timing(annotations) if annotations is not None else None
     spec = FeatureSpec.from_config(cfg)
-    if isinstance(features, list):
-        files = [Path(f) for f in features]
-    else:
-        path = Path(features)
-        files = sorted(p for p in path.iterdir() if p.suffix in FEATURE_SUFFIXES) if path.is_dir() else [path]
-        if not files:
-            raise InputError.at(path, f"no feature files ({', '.join(FEATURE_SUFFIXES)}) in this folder")
+    files = _feature_files(features, FEATURE_SUFFIXES)
     out: list[Detections] = []
     for file in tqdm(files, desc="predict", disable=not progress or len(files) < 2, leave=False):
         meta = read_feature_meta(file) if file.is_file() else None
         spec.check_meta(meta, f"{file} (checkpoint {checkpoint})")
         raw = read_feature_file(file, expected_dim=cfg.model.feature_dim)  # (n, F)
         video_id = canonical_video_id(file.stem)
-        video_fps = fps or (meta or {}).get("fps") or cfg.data.fps or 30.0
-        if cfg.data.windows:
-            out.append(_detect_windows(model, cfg, raw, video_id, video_fps))
-        else:
-            out.append(_detect_whole(model, cfg, raw, video_id, video_fps))
+        if cfg.data.rescaled and raw.shape[0] != cfg.model.temporal_scale:
+            raise InputError.at(file, f"{raw.shape[0]} rows, but data.rescaled says the rows are the T = "
+                                f"{cfg.model.temporal_scale} grid", video=video_id)
+        truth = None
+        if timing is not None:
+            truth = timing.get(video_id)
+            if truth is None:
+                raise InputError.at(annotations, f"no duration for the video of {file}", video=video_id)
+        video_fps = fps or (meta or {}).get("fps") or (truth.fps if truth else None) or cfg.data.fps or None
+        if video_fps is None and not cfg.data.rescaled:
+            raise InputError.at(file, "no fps: not in the file's metadata, not in --annotations and data.fps is 0; "
+                                "pass --fps", video=video_id)
+        duration = grid_duration_s(truth, spec) if truth is not None else _snippet_duration_s(raw.shape[0], cfg, video_fps)
+        detect_video = _detect_windows if cfg.data.windows else _detect_whole
+        out.append(replace(detect_video(model, cfg, raw, video_id, video_fps, duration), duration_s=duration,
+                           fps=video_fps))
     return out, classes
+
+
+def _feature_files(features: str | Path | list[Path], suffixes) -> list[Path]:
+    if isinstance(features, list):
+        return [Path(f) for f in features]
+    path = Path(features)
+    files = sorted(p for p in path.iterdir() if p.suffix in suffixes) if path.is_dir() else [path]
+    if not files:
+        raise InputError.at(path, f"no feature files ({', '.join(suffixes)}) in this folder")
+    return files
 
 
 def _snippet_duration_s(n: int, cfg: Config, fps: float) -> float:
     return ((n - 1) * cfg.data.stride_frames + cfg.data.window_frames) / fps
 
 
-def _detect_whole(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float) -> Detections:
-    """One video rescaled to the T grid. raw: float[n, F]."""
+def _detect_whole(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float | None,
+                  duration: float) -> Detections:
+    """One video rescaled to the T grid. raw: float[n, F]; fps None only for rows already on the grid."""
     from ..data.features import rescale_to_grid, snippet_times_s
     from .inference import detect
 
     d, n = cfg.data, raw.shape[0]
-    duration = _snippet_duration_s(n, cfg, fps)
-    grid = rescale_to_grid(raw, snippet_times_s(n, d.stride_frames, d.window_frames, fps), duration,
-                           cfg.model.temporal_scale, already_rescaled=d.rescaled)  # (F, T)
+    times = snippet_times_s(n, d.stride_frames, d.window_frames, fps) if fps else None
+    grid = rescale_to_grid(raw, times, duration, cfg.model.temporal_scale, already_rescaled=d.rescaled)  # (F, T)
     feats = torch.from_numpy(grid)[None].to(next(model.parameters()).device)
     return detect(model, feats, [video_id], torch.tensor([duration], dtype=torch.float64), cfg.inference)[0]
 
 
-def _detect_windows(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float) -> Detections:
+def _detect_windows(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float, duration: float) -> Detections:
     """Windows of T native snippets (the last zero-padded), merged into one Detections. raw: float[n, F]."""
     from ..data.windows import Window, window_geometry, window_starts
     from .inference import detect
     from .windowed import merge_windows
 
     d, T, n = cfg.data, cfg.model.temporal_scale, raw.shape[0]
-    duration = _snippet_duration_s(n, cfg, fps)
     windows, grids = [], []
     for start in window_starts(n, T, d.window_overlap):
         offset_s, span_s = window_geometry(start, T, d.stride_frames, d.window_frames, fps)

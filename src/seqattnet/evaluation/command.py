@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..data.annotations import read_annotations
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..structures import AnnotationSet
 from .detection import DetectionMetrics, evaluate_detection, format_detection_table
 from .proposal import ProposalMetrics, evaluate_proposals, format_proposal_table
@@ -29,6 +29,7 @@ def evaluate_json_command(
     as_json: bool = False,
     allow_unknown_videos: bool = False,
     out: TextIO | None = None,
+    exact_counts: bool = False,
 ) -> DetectionMetrics | ProposalMetrics:
     """Evaluate a result JSON and print a table (and, with `as_json`, one JSON object as the last line).
 
@@ -36,6 +37,7 @@ def evaluate_json_command(
     tious: "0.5,0.75" overrides the protocol's thresholds (also for --proposals).
     Predictions on a video absent from the whole ground-truth file raise InputError (usually a wrong
     file) unless `allow_unknown_videos`: then they are false positives, as in the official code.
+    exact_counts: AR@AN with integer proposal counts instead of the official float flooring.
     """
     out = out or sys.stdout
     thresholds = resolve_tious(protocol, tious)
@@ -44,13 +46,18 @@ def evaluate_json_command(
 
     # Evaluate first: it checks every prediction, so nothing is printed before a bad-input error.
     if proposals:
-        metrics = evaluate_proposals(evaluated, results, tious=thresholds, source=str(predictions))
-        heading, table = "proposals (labels ignored)", format_proposal_table(metrics)
-        summary = {"AN": metrics.an.tolist(), "AR": metrics.ar.tolist(), "AUC": metrics.auc}
+        metrics = evaluate_proposals(evaluated, results, tious=thresholds, source=str(predictions),
+                                     exact_counts=exact_counts)
+        heading = (f"proposals (labels ignored); tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}; "
+                   f"{'exact' if exact_counts else 'official'} proposal counts")
+        table = format_proposal_table(metrics)
+        summary = {"tious": [round(float(t), 6) for t in metrics.tious],
+                   "AR@AN": {str(k): v for k, v in metrics.recall_at.items()}, "AUC": metrics.auc,
+                   "AN": metrics.an.tolist(), "AR": metrics.ar.tolist()}
     else:
         metrics = evaluate_detection(evaluated, results, thresholds, ignore_unknown_labels=ignore_unknown_labels,
                                      source=str(predictions))
-        heading = f"{len(metrics.classes)} classes; tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}"
+        heading = f"{counted(len(metrics.classes), 'class')}; tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}"
         table = format_detection_table(metrics)
         summary = {"tious": [round(float(t), 6) for t in metrics.tious], "mAP": metrics.mAP.tolist(),
                    "average_mAP": metrics.average_mAP}
@@ -78,8 +85,9 @@ class EvaluationInputs:
         n_predictions = sum(len(p) for p in self.results.values())
         outside = sum(len(p) for v, p in self.results.items() if v not in self.evaluated.videos)
         instances = sum(len(v.labels) for v in self.evaluated.videos.values())
-        return (f"ground truth: {self.ground_truth} (subset {self.subset or 'all'}: {len(self.evaluated.videos):,} "
-                f"videos, {instances:,} instances); predictions: {self.predictions} ({n_predictions:,}, "
+        return (f"ground truth: {self.ground_truth} (subset {self.subset or 'all'}: "
+                f"{counted(len(self.evaluated.videos), 'video')}, {counted(instances, 'instance')}); "
+                f"predictions: {self.predictions} ({n_predictions:,}, "
                 f"{outside:,} on videos outside the subset)")
 
 
@@ -110,7 +118,7 @@ def _check_videos_known(results: dict, annotations: AnnotationSet, source: objec
     if unknown:
         raise InputError.at(
             source,
-            f"not a video of the ground truth {annotations.source} ({len(unknown)} such videos); check the "
+            f"not a video of the ground truth {annotations.source} ({counted(len(unknown), 'such video')}); check the "
             "files, or pass --allow-unknown-videos to count their predictions as false positives",
             video=unknown[0], field="results",
         )

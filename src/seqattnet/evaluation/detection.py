@@ -19,7 +19,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..structures import AnnotationSet, canonical_video_id
 from .protocols import TIOUS
 from .results import FlatPredictions, flatten_predictions
@@ -144,8 +144,9 @@ def _class_of_predictions(
             raise InputError.at(source, "missing (detection needs a class for every prediction)", **where)
         raise InputError.at(
             source,
-            f"{flat.labels[i]!r} is not a class of the evaluated ground truth ({len(classes)} classes); "
-            "use --ignore-unknown-labels (ignore_unknown_labels=True) to drop such predictions",
+            f"{flat.labels[i]!r} is not a class of the evaluated ground truth "
+            f"({counted(len(classes), 'class')}); use --ignore-unknown-labels to drop "
+            "such predictions",
             **where,
         )
     return label

@@ -5,6 +5,11 @@ A ground-truth instance counts as recalled by the top n proposals of its video (
 one of them overlaps it with tIoU >= threshold; there is no one-to-one matching. The curve has 100
 points, AN = max_avg_proposals * j / 100 for j = 1..100; at point j a video keeps the fraction j/100 of
 its (possibly truncated) proposals. Recall is pooled over all instances and averaged over thresholds.
+
+By default the proposal counts are floored from floats exactly as the official code computes them
+(so 100 proposals at 29% keep int(100 * 0.29) = 28); `exact_counts=True` does that arithmetic in
+integers instead (29). One deliberate difference remains: proposals on videos outside the evaluated
+ground truth are ignored, where the official code would count them in its truncation ratio.
 """
 
 from __future__ import annotations
@@ -44,12 +49,14 @@ def evaluate_proposals(
     tious=np.linspace(0.5, 0.95, 10),
     *,
     source: str = "proposals",
+    exact_counts: bool = False,
 ) -> ProposalMetrics:
     """AR@AN and AUC of `results` (labels ignored) against `ground_truth` (the evaluated subset).
 
     results: video id -> [{"score", "segment": [start_s, end_s]}]. Only videos with at least one
     ground-truth instance count, as in the official code; proposals on other videos are ignored.
     tious: float[K]. recall_at interpolates linearly where n is not a point of the AN grid.
+    exact_counts: integer proposal counts instead of the official float flooring (see the module).
     """
     tious = np.asarray(tious, dtype=np.float64).reshape(-1)
     if len(tious) == 0:
@@ -65,11 +72,14 @@ def evaluate_proposals(
     # Only videos with ground truth are counted (official: the ids of the ground-truth instances).
     has_gt = np.bincount(gt.video, minlength=len(gt.video_ids)) > 0
     counts = np.zeros((len(gt.video_ids), _STEPS), dtype=np.int64)
-    counts[has_gt] = proposal_counts(per_video[has_gt], int(max_avg_proposals))
+    counter = exact_proposal_counts if exact_counts else proposal_counts
+    counts[has_gt] = counter(per_video[has_gt], int(max_avg_proposals))
     # An instance is recalled at point j when its first hit ranks inside its video's top counts[v, j].
     recalled = first_hit[:, :, None] < counts[gt.video][:, None, :]  # (M, K, 100)
     recall = recalled.sum(axis=0) / len(gt.label)  # (K, 100)
     an = np.arange(1, _STEPS + 1) * max_avg_proposals / _STEPS
+    if not exact_counts:
+        an = official_an(per_video[has_gt], int(max_avg_proposals), an)
     ar = recall.mean(axis=0)
     auc = float(_trapezoid(ar, an) / an[-1])
     recall_at = {n: float(np.interp(n, an, ar)) for n in RECALL_AT if n <= an[-1]}
@@ -81,14 +91,49 @@ def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
 
 
+def _official_truncation(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarray:
+    """Proposals each video keeps before the curve, as eval_proposal.py: min(int(n * ratio), n) with
+    ratio = max_avg * float(V) / total, in float64. n_proposals: int64[V] -> int64[V]."""
+    n = np.asarray(n_proposals, dtype=np.int64)
+    total = int(n.sum())
+    if total == 0:
+        return n
+    ratio = max_avg_proposals * float(len(n)) / total
+    return np.minimum((n * ratio).astype(np.int64), n)
+
+
 def proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarray:
-    """How many top proposals each video keeps at each of the 100 points of the curve.
+    """How many top proposals each video keeps at each of the 100 points of the curve, as the official
+    average_recall_vs_avg_nr_proposals floors them.
 
     n_proposals: int64[V] proposals per video (V = videos with ground truth) -> int64[V, 100].
-    The official code first truncates every video to n * max_avg * V / total proposals, then keeps
-    n_trunc * (j/100) * max_avg * V / total_trunc at point j, flooring floats; this does the same
-    arithmetic on integers, so that 100 * 0.29 is 29 and not 28.999999999999996 -> 28.
+    Every video is first truncated (`_official_truncation`); then, with
+    pcn = arange(1, 101) / 100.0 * (max_avg * float(V) / total_truncated), point j keeps
+    min(int(n_truncated * pcn[j]), n_truncated): 100 * 0.29 = 28.999999999999996 keeps 28.
     """
+    n = _official_truncation(n_proposals, max_avg_proposals)
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros((len(n), _STEPS), dtype=np.int64)
+    pcn = np.arange(1, _STEPS + 1) / 100.0 * (max_avg_proposals * float(len(n)) / total)
+    return np.minimum((n[:, None] * pcn).astype(np.int64), n[:, None])
+
+
+def official_an(n_proposals: np.ndarray, max_avg_proposals: int, fallback: np.ndarray) -> np.ndarray:
+    """The official AN axis, pcn * (float(total_truncated) / V): max_avg * j / 100 up to float rounding.
+    `fallback` when no video keeps a proposal (where the official code divides by zero)."""
+    n = _official_truncation(n_proposals, max_avg_proposals)
+    total, videos = int(n.sum()), len(n)
+    if total == 0:
+        return fallback
+    pcn = np.arange(1, _STEPS + 1) / 100.0 * (max_avg_proposals * float(videos) / total)
+    return pcn * (float(total) / videos)
+
+
+def exact_proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarray:
+    """`proposal_counts` with the official arithmetic done on integers, so that 100 proposals at 29% keep
+    29, not 28: truncation to n * max_avg * V // total, then n_trunc * j * max_avg * V // (100 * total_trunc).
+    n_proposals: int64[V] -> int64[V, 100]."""
     n = np.asarray(n_proposals, dtype=np.int64)
     videos, total = len(n), int(n.sum())
     if total == 0:

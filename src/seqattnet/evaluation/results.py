@@ -11,7 +11,6 @@ import gzip
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import itemgetter
@@ -22,6 +21,7 @@ import numpy as np
 
 from ..data.annotations import load_json
 from ..errors import InputError
+from ..files import temporary_file
 from ..structures import canonical_video_id
 
 Results = dict[str, list[dict]]
@@ -46,11 +46,23 @@ def read_results(path: str | Path, *, check: bool = True) -> Results:
     elif not isinstance(data["results"], dict):
         raise InputError.at(path, f"expected an object of videos, got {type(data['results']).__name__}",
                             field="results")
-    return {canonical_video_id(video): predictions for video, predictions in data["results"].items()}
+    out: Results = {}
+    spelled: dict[str, str] = {}
+    for video, predictions in data["results"].items():
+        canonical = canonical_video_id(video)
+        if canonical in out:
+            raise InputError.at(path, f"video given twice, as {spelled[canonical]!r} and {video!r} (the same video "
+                                "with and without 'v_'); keep one", field="results")
+        out[canonical], spelled[canonical] = predictions, video
+    return out
 
 
-def write_results(path: str | Path, results: Mapping[str, list[dict]], external_data: dict | None = None) -> None:
+def write_results(path: str | Path, results: Mapping[str, list[dict]], external_data: dict | None = None,
+                  videos: Mapping[str, dict] | None = None) -> None:
     """Write a result JSON atomically (temp file in the same folder, then os.replace).
+
+    videos: {video: {"duration_s", "fps"}}, written as a top-level "videos" object when given (the
+    official evaluator reads only "results").
 
     Scores and segment ends may be numpy or torch scalars; they are written as plain floats, and the
     ids in canonical form (no `v_`), as the official ground truth spells them.
@@ -63,7 +75,9 @@ def write_results(path: str | Path, results: Mapping[str, list[dict]], external_
         raise
     plain = validate_results(plain, path)
     document = {"version": "VERSION 1.3", "results": plain, "external_data": external_data or {}}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if videos is not None:
+        document["videos"] = {canonical_video_id(v): dict(info) for v, info in videos.items()}
+    fd, tmp = temporary_file(path, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as raw:
             stream = gzip.GzipFile(fileobj=raw, mode="wb") if path.suffix == ".gz" else raw

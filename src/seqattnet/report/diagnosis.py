@@ -159,15 +159,13 @@ def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir:
                      as_json: bool = False, progress: bool = True, out: TextIO | None = None) -> Diagnosis:
     """`seqattnet diagnose`: read both files as `evaluate-json` does, diagnose, write the report, print a
     summary (and, with `as_json`, one JSON object of the headline numbers as the last line). progress: a
-    bar of the three steps on stderr."""
+    bar of the two steps after reading on stderr."""
     from tqdm import tqdm
 
     out = out or sys.stdout
     tious = resolve_tious(protocol)
-    with tqdm(total=3, desc="diagnose", unit="step", disable=not progress, file=sys.stderr) as bar:
-        bar.set_postfix_str("reading")
-        inputs = read_inputs(ground_truth, predictions, subset, video_info, allow_unknown_videos)
-        bar.update()
+    inputs = read_inputs(ground_truth, predictions, subset, video_info, allow_unknown_videos)  # errors before any bar
+    with tqdm(total=2, desc="diagnose", unit="step", disable=not progress, file=sys.stderr) as bar:
         bar.set_postfix_str("analysing")
         diagnosis = diagnose(inputs.evaluated, inputs.results, tious, protocol=protocol, bins=BINS[protocol],
                              ignore_unknown_labels=ignore_unknown_labels, source=str(predictions))

@@ -5,24 +5,24 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..structures import canonical_video_id
 
 
 def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str | Path | None = None,
                   results_path: str | Path | None = None, features_dir: str | Path | None = None,
                   weights: str = "default", ground_truth: str | Path | None = None, device: str = "auto",
-                  progress: bool = True) -> list:
+                  progress: bool = True, overrides: list[str] = ()) -> list:
     """Extract features of a video file (or a folder of them) as the checkpoint's model was trained on,
     detect actions, write the result JSON and, with `report_dir`, an HTML page and a PNG per video.
 
     The backbone, snippet length and stride come from the checkpoint (data.backbone, data.window_frames,
-    data.stride_frames); a checkpoint that does not name its backbone is refused. -> list[Detections].
+    data.stride_frames); a checkpoint that does not name its backbone is refused. `overrides`: inference.*
+    and data.* `--set` values. -> list[Detections].
     """
-    from ..config import config_from_dict
-    from ..engine.checkpoint import read_checkpoint
+    from ..engine.checkpoint import checkpoint_config, read_checkpoint
 
-    cfg = config_from_dict(read_checkpoint(checkpoint)["config"], str(checkpoint))
+    cfg = checkpoint_config(checkpoint, read_checkpoint(checkpoint), overrides)
     if not cfg.data.backbone:
         raise InputError.at(checkpoint, "the checkpoint does not name the backbone of its features (data.backbone "
                             "is empty): train on features from `seqattnet extract` with data.backbone set, or run "
@@ -31,14 +31,15 @@ def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str
     results = Path(results_path) if results_path else (report / "results.json" if report else Path("results.json"))
     with tempfile.TemporaryDirectory(prefix="seqattnet-features-") as scratch:
         folder = Path(features_dir) if features_dir else (report / "features" if report else Path(scratch))
-        return _detect(videos, checkpoint, cfg, folder, results, report, weights, ground_truth, device, progress)
+        return _detect(videos, checkpoint, cfg, folder, results, report, weights, ground_truth, device, progress,
+                       list(overrides))
 
 
 def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: Path | None, weights: str,
-            ground_truth, device: str, progress: bool) -> list:
+            ground_truth, device: str, progress: bool, overrides: list[str]) -> list:
     from ..data.annotations import read_annotations
     from ..data.features import read_feature_meta
-    from ..engine.inference import to_results
+    from ..engine.inference import to_results, video_timing
     from ..engine.run import predict_files
     from ..evaluation import write_results
     from .extract import extract_features, find_videos
@@ -52,10 +53,12 @@ def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: 
     feature_files = extracted.written + extracted.skipped
     if not feature_files:
         raise InputError.at(videos, f"no video could be read ({len(extracted.failed)} failed, listed above)")
-    detections, classes = predict_files(checkpoint, feature_files, device=device, progress=progress)
+    detections, classes = predict_files(checkpoint, feature_files, device=device, progress=progress,
+                                        overrides=overrides)
     results.parent.mkdir(parents=True, exist_ok=True)
-    write_results(results, to_results(detections, classes))
-    print(f"{sum(len(d.scores) for d in detections)} detections in {len(detections)} videos -> {results}")
+    write_results(results, to_results(detections, classes), videos=video_timing(detections))
+    print(f"{counted(sum(len(d.scores) for d in detections), 'detection')} in {counted(len(detections), 'video')} "
+          f"-> {results}")
     if report is not None:
         from ..report import write_report
 

@@ -1,0 +1,86 @@
+"""Config checks: every number has its range and every mode its choices, in one table; values are
+checked in YAML, --set and checkpoints alike; messages name the key, the value and what is allowed."""
+
+import dataclasses
+import typing
+
+import pytest
+
+from seqattnet.config import (LIMITS, SECTIONS, Config, InputError, Limit, apply_overrides, check_together,
+                              config_from_dict, load_config, shipped_configs, to_dict)
+
+
+def _fields():
+    for name, cls in typing.get_type_hints(Config).items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            yield f"{name}.{f.name}", hints[f.name]
+
+
+def test_every_number_has_a_limit_and_every_limit_a_field():
+    numbers = {key for key, hint in _fields() if hint in (int, float)}
+    assert numbers == set(LIMITS), (numbers - set(LIMITS), set(LIMITS) - numbers)
+
+
+def test_string_modes_are_literals():
+    modes = {key: typing.get_args(hint) for key, hint in _fields() if typing.get_origin(hint) is typing.Literal}
+    assert modes["model.attention"] == ("softmax", "sigmoid", "uniform")
+    assert modes["train.device"] == ("auto", "cpu", "cuda") and modes["data.protocol"] == ("activitynet", "thumos")
+    assert {"model.amassment", "model.bm_impl", "labels.regions", "inference.class_score_fusion"} <= set(modes)
+
+
+@pytest.mark.parametrize("name", shipped_configs())
+def test_shipped_configs_and_defaults_pass(name):
+    cfg = load_config(name)
+    check_together(cfg, name)
+    assert config_from_dict(to_dict(cfg)) == cfg
+    for key, _ in _fields():  # every default inside its limit
+        section, field = key.split(".")
+        value = getattr(getattr(Config(), section), field)
+        assert key not in LIMITS or LIMITS[key].allows(value), key
+
+
+@pytest.mark.parametrize("item, message", [
+    ("train.epochs=0", "'train.epochs' must be >= 1, got 0"),
+    ("train.lr=0", "'train.lr' must be > 0, got 0"),
+    ("train.lr=.inf", "'train.lr' must be > 0, got inf"),
+    ("labels.class_iou=1.5", "'labels.class_iou' must be in [0, 1], got 1.5"),
+    ("data.window_overlap=1", "'data.window_overlap' must be in [0, 1), got 1"),
+    ("train.seed=-1", "'train.seed' must be in [0, 4294967295], got -1"),
+    ("inference.soft_nms_t1=0.95", "'inference.soft_nms_t1' 0.95 must be <= 'inference.soft_nms_t2' 0.9"),
+    ("inference.top_k_classes=300", "'inference.top_k_classes' 300 must be <= 'model.num_classes' 200"),
+    ("model.bm_impl=fast", "'model.bm_impl' must be one of 'auto', 'sparse', 'dense', 'reference', got 'fast'"),
+    ("trian.epochs=1", "unknown key 'trian.epochs' (did you mean 'train'?)"),
+    ("model.atention=uniform", "did you mean 'model.attention'?"),
+])
+def test_overrides_are_checked(item, message):
+    with pytest.raises(InputError) as info:
+        load_config("activitynet", [item])
+    assert str(info.value).startswith("--set: ") and message in str(info.value)
+
+
+def test_cross_field_rules_see_all_overrides_first():
+    cfg = load_config("activitynet", ["model.max_duration=16", "model.temporal_scale=16"])  # either order
+    assert (cfg.model.temporal_scale, cfg.model.max_duration) == (16, 16)
+
+
+def test_a_checkpoint_config_is_checked_naming_it():
+    raw = to_dict(load_config("demo"))
+    raw["train"]["batch_size"] = 0
+    with pytest.raises(InputError, match="^ckpt.pt: 'train.batch_size' must be >= 1, got 0$"):
+        config_from_dict(raw, "ckpt.pt")
+
+
+def test_overrides_limited_to_sections_say_why():
+    cfg = load_config("demo")
+    apply_overrides(cfg, ["inference.refine=false"], sections=("inference",), why="only inference")
+    assert cfg.inference.refine is False
+    with pytest.raises(InputError, match="'model.attention' cannot be changed here: only inference"):
+        apply_overrides(cfg, ["model.attention=uniform"], sections=("inference",), why="only inference")
+    assert SECTIONS == ["model", "labels", "loss", "inference", "data", "train"]
+
+
+def test_limit_descriptions():
+    assert [str(Limit(1)), str(Limit(0, lo_open=True)), str(Limit(0, 1, hi_open=True)), str(Limit())] == \
+        [">= 1", "> 0", "in [0, 1)", "finite"]
+    assert not Limit(0).allows(float("nan"))
