@@ -72,6 +72,7 @@ def _grads_worker(rank: int, port: int, data: str, out: str) -> None:
     means = mean_over_processes({"loss": loss.item(), "rank": float(rank)}, info, device)
     grads = {n: p.grad for n, p in model.module.named_parameters()}
     torch.save({"grads": grads, "means": means}, Path(out) / f"rank{rank}.pt")
+    dist.barrier()
     dist.destroy_process_group()
 
 

@@ -113,4 +113,5 @@ def mean_over_processes(values: dict[str, float], info: DistInfo, device: torch.
 
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
+        dist.barrier()  # no process leaves while another still has gloo work in flight (it aborts at exit)
         dist.destroy_process_group()
