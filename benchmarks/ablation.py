@@ -1,80 +1,196 @@
-"""Ablation on the built-in demo data: what attention and boundary refinement are worth.
+"""Ablation on both built-in data modes over seeds: the paper's model, the shipped recipe, each change removed.
 
-Trains the demo model four ways with the same seed and data and prints mAP and parameters for each:
-  full              the paper's SeqAttNet
-  no attention      uniform weights instead of the temporal attention (model.attention=uniform)
-  no refinement     the full model's detections without the error head's offsets (inference.refine=false)
-  proposals + class proposal stage and the class head only (no error head, no attention)
+For every mode (`standard`, `hard`: docs/data.md) and seed, two runs train as `seqattnet train` does:
+  paper model          the demo network with the paper's error head (PAPER below)
+  shipped default      the demo config as shipped
+each scored with and without refinement (`inference.refine=false`, the same weights). Each kept change
+then is removed alone. The changes touch the error head only, and the error head shares nothing with
+the rest of the model: its 3D input is built from the input features, its loss reaches only its own
+parameters. So a variant's error head is trained alone on the shipped default's run (its proposal stage
+and class head, the same epochs, lr, batch size and data order), which is what training the variant
+from scratch would give, less the run-to-run noise of the other parts.
+A change of the whole training (RETRAINED) is removed by a run of its own. Last, the accuracy-per-parameter curve: the shipped default with the proposal stage at 1, 1/2 and 1/4 of
+the demo's widths (SIZES).
 
-    python benchmarks/ablation.py [--out runs/ablation] [--set key=value ...] [--json]
+    python benchmarks/ablation.py [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
+                                  [--no-sizes] [--set key=value ...] [--json]
 
-`--set` overrides apply to every variant (e.g. --set train.epochs=2 for a quick look).
+Each mode's dataset is generated once into OUT/data-MODE (seed 0), so only training varies between seeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
 
-from seqattnet.config import load_config
-from seqattnet.engine.build import build_model, load_ground_truth, resolve_device
-from seqattnet.engine.evaluate import evaluate_model
-from seqattnet.engine.fit import train
-from seqattnet.engine.run import parameter_table
+import torch
+from torch.utils.data import DataLoader
 
-VARIANTS = {
-    "full": [],
-    "no attention": ["model.attention=uniform"],
-    "proposals + class head": ["model.error_head=false", "model.attention=uniform"],
+from seqattnet.config import Config, apply_override, load_config
+from seqattnet.data.dataset import collate
+from seqattnet.engine.build import build_dataset, build_model, build_optimizer, load_ground_truth, resolve_device
+from seqattnet.engine.checkpoint import load_model
+from seqattnet.engine.evaluate import evaluate_model
+from seqattnet.engine.fit import seed_everything, train
+from seqattnet.engine.train import TargetCache, batch_targets
+from seqattnet.losses import error_loss
+
+# the paper's error head, its training rows and the demo's training before the shipped recipe (constant lr)
+PAPER = ["model.error_input=proposal", "labels.error_rows=cells", "train.epochs=6", "train.lr_step=0"]
+HEAD_ONLY = {  # kept changes of the error head, each removed alone: the error head retrained on the default's run
+    "- boundary windows (paper's 3D input)": ["model.error_input=proposal"],
+    "- jittered rows (random IoU>=0.5 cells)": ["labels.error_rows=cells"],
+}
+RETRAINED = {  # kept changes of the whole training, each removed alone: a run of its own
+    "- longer training (6 epochs, constant lr)": ["train.epochs=6", "train.lr_step=0"],
+}
+SIZES = {  # proposal-stage widths (base, BM, map channels): the demo's, half, quarter
+    "proposal stage x1": [],
+    "proposal stage x1/2": ["model.base_channels=64", "model.bm_channels=128", "model.map_channels=32"],
+    "proposal stage x1/4": ["model.base_channels=32", "model.bm_channels=64", "model.map_channels=16"],
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/ablation")
-    parser.add_argument("--data", default="runs/demo/data", help="demo dataset folder (generated when missing)")
-    parser.add_argument("--set", action="append", default=[])
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    parser.add_argument("--modes", default="standard,hard", help="built-in data modes (data.synthetic_mode)")
+    parser.add_argument("--out", default="runs/ablation", help="runs and datasets go here")
+    parser.add_argument("--no-sizes", action="store_true", help="skip the proposal-stage size curve")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every run, after each variant's own (repeatable), e.g. "
+                             "train.num_threads=1")
+    parser.add_argument("--json", action="store_true", help="last stdout line: every row as JSON")
     args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     rows = []
-    for name, overrides in VARIANTS.items():
-        cfg = load_config("demo", [f"data.root={args.data}"] + args.set + overrides)
-        start = time.perf_counter()
-        report = train(cfg, Path(args.out) / name.replace(" ", "_").replace("+", "and"), progress=False)
-        params = sum(parameter_table(build_model(cfg)).values())
-        rows.append(_row(name, report.detection, params, time.perf_counter() - start))
-        print(_format(rows[-1]), flush=True)
-        if name == "full":  # the same trained weights, scored without the error head's offsets
-            from seqattnet.engine.checkpoint import load_model
-
-            model, cfg, classes = load_model(Path(args.out) / "full" / "last.pt")
-            cfg.inference.refine = False
-            ground_truth, _ = load_ground_truth(cfg)
-            plain = evaluate_model(model, cfg, ground_truth, classes, cfg.data.val_subset,
-                                   resolve_device(cfg.train.device), progress=False)
-            rows.append(_row("no refinement", plain.detection, params, 0.0))
-            print(_format(rows[-1]), flush=True)
-    print()
-    print(f"{'variant':<24} {'params':>10} {'mAP@0.5':>8} {'mAP@0.75':>9} {'mAP@0.95':>9} {'average':>8}")
-    for r in rows:
-        print(_format(r))
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        results: dict[str, list[dict]] = {}
+        for seed in seeds:
+            for name, scores in run_seed(Path(args.out), mode, seed, args.set, not args.no_sizes).items():
+                results.setdefault(name, []).append(scores)
+        rows += [summarise(mode, name, runs) for name, runs in results.items()]
+        print_table([r for r in rows if r["mode"] == mode], seeds)
+        print_checks(mode, results)
     if args.json:
         print(json.dumps(rows))
     return 0
 
 
-def _row(name: str, detection, params: int, seconds: float) -> dict:
-    mAP = dict(zip([round(t, 2) for t in detection.tious.tolist()], detection.mAP.tolist()))
-    return {"variant": name, "params": params, "mAP@0.5": mAP[0.5], "mAP@0.75": mAP[0.75], "mAP@0.95": mAP[0.95],
-            "average_mAP": detection.average_mAP, "train_seconds": seconds}
+def run_seed(out: Path, mode: str, seed: int, overrides: list[str], sizes: bool) -> dict[str, dict]:
+    """Every variant of one mode and seed -> {variant: scores}."""
+    data = [f"data.root={out / f'data-{mode}'}", f"data.synthetic_mode={mode}", f"train.seed={seed}"]
+    scores = {}
+    folder = out / mode / f"seed_{seed}"
+    for name, extra in (("paper model", PAPER), ("shipped default", [])):
+        scores[name] = trained(folder, name, data + extra + overrides)
+        scores[f"{name}, refinement off"] = score(folder / _slug(name) / "last.pt", ["inference.refine=false"], 0.0)
+        print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}, refinement off "
+              f"{scores[f'{name}, refinement off']['average_mAP']:.2f}", flush=True)
+    for name, extra in HEAD_ONLY.items():
+        scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed)
+        print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}", flush=True)
+    for name, extra in {**RETRAINED, **(SIZES if sizes else {})}.items():
+        scores[name] = trained(folder, name, data + extra + overrides) if extra else scores["shipped default"]
+        print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}", flush=True)
+    return scores
 
 
-def _format(r: dict) -> str:
-    return (f"{r['variant']:<24} {r['params']:>10,} {100 * r['mAP@0.5']:>8.2f} {100 * r['mAP@0.75']:>9.2f} "
-            f"{100 * r['mAP@0.95']:>9.2f} {100 * r['average_mAP']:>8.2f}")
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+
+
+def trained(folder: Path, name: str, overrides: list[str]) -> dict:
+    """Train the demo config with `overrides` into folder/<name>, as `seqattnet train` does; its scores."""
+    run = folder / _slug(name)
+    start = time.perf_counter()
+    train(load_config("demo", overrides), run, progress=False)
+    return score(run / "last.pt", [], time.perf_counter() - start)
+
+
+def score(checkpoint: Path, overrides: list[str], seconds: float) -> dict:
+    """Validation mAP (%) and parameters of a checkpoint's weights, with inference overrides."""
+    model, cfg, classes = load_model(checkpoint)
+    for item in overrides:
+        apply_override(cfg, item)
+    return score_model(model, cfg, classes, seconds)
+
+
+def score_model(model: torch.nn.Module, cfg: Config, classes: list[str], seconds: float) -> dict:
+    ground_truth, _ = load_ground_truth(cfg)
+    report = evaluate_model(model, cfg, ground_truth, classes, cfg.data.val_subset, resolve_device("cpu"),
+                            progress=False)
+    mAP = dict(zip([round(t, 2) for t in report.detection.tious.tolist()], report.detection.mAP.tolist()))
+    return {"params": sum(p.numel() for p in model.parameters()), "mAP@0.5": 100 * mAP[0.5],
+            "mAP@0.75": 100 * mAP[0.75], "mAP@0.95": 100 * mAP[0.95],
+            "average_mAP": 100 * report.detection.average_mAP, "seconds": seconds}
+
+
+def retrain_error_head(checkpoint: Path, overrides: list[str], seed: int) -> dict:
+    """A new error head, configured by `overrides`, trained alone on a run's frozen proposal stage and class
+    head with the run's epochs, lr, batch size and data order; its scores with refinement."""
+    start = time.perf_counter()
+    run_model, cfg, classes = load_model(checkpoint)
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        apply_override(cfg, item)
+    model = build_model(cfg)
+    kept = {k: v for k, v in run_model.state_dict().items() if k.split(".")[0] not in ("error_head", "boundary_head")}
+    missing = model.load_state_dict(kept, strict=False).missing_keys
+    head = model.error_head if model.error_head is not None else model.boundary_head
+    assert {k.split(".")[0] for k in missing} == {"error_head", "boundary_head"} & set(dict(model.named_children())), missing
+    model.requires_grad_(False)
+    head.requires_grad_(True)
+    generator = seed_everything(seed)
+    ground_truth, _ = load_ground_truth(cfg)
+    loader = DataLoader(build_dataset(cfg, cfg.data.train_subset, ground_truth, classes),
+                        batch_size=cfg.train.batch_size, shuffle=True, collate_fn=collate, generator=generator)
+    optimizer, scheduler = build_optimizer(cfg, head)
+    cache = TargetCache(cfg)
+    model.train()
+    for _ in range(cfg.train.epochs):
+        for batch in loader:
+            targets = batch_targets(batch, cfg, generator, cache)
+            heads = model.heads(batch.features, targets.proposals[targets.num_class_rows:])
+            loss = error_loss(heads, targets.error_offsets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+    model.eval()
+    return score_model(model, cfg, classes, time.perf_counter() - start)
+
+
+def summarise(mode: str, name: str, runs: list[dict]) -> dict:
+    """Mean and sample std (0 for one seed) of each metric over the seeds."""
+    row = {"mode": mode, "variant": name, "params": runs[0]["params"], "seeds": len(runs)}
+    for key in ("mAP@0.5", "mAP@0.75", "mAP@0.95", "average_mAP"):
+        values = [r[key] for r in runs]
+        row[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+    return row
+
+
+def print_table(rows: list[dict], seeds: list[int]) -> None:
+    print(f"\n{rows[0]['mode']} data, seeds {','.join(map(str, seeds))}: mAP (%), mean ± std")
+    print(f"{'variant':<42} {'params':>10} {'mAP@0.5':>13} {'mAP@0.75':>13} {'mAP@0.95':>13} {'average':>13}")
+    for r in rows:
+        cells = " ".join(f"{r[k][0]:>6.2f} ± {r[k][1]:>4.2f}" for k in ("mAP@0.5", "mAP@0.75", "mAP@0.95", "average_mAP"))
+        print(f"{r['variant']:<42} {r['params']:>10,} {cells}")
+
+
+def print_checks(mode: str, results: dict[str, list[dict]]) -> None:
+    """Refinement's gain on the shipped default's own weights, and the shipped default against the paper's model."""
+    for label, a, b in (("refinement gain (same weights)", "shipped default", "shipped default, refinement off"),
+                        ("shipped default - paper model", "shipped default", "paper model")):
+        diffs = [x["average_mAP"] - y["average_mAP"] for x, y in zip(results[a], results[b])]
+        std = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+        print(f"{mode}: {label}: {statistics.fmean(diffs):+.2f} ± {std:.2f} average mAP (per-seed differences: "
+              + ", ".join(f"{d:+.2f}" for d in diffs) + ")", flush=True)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def test_export_json_describes_the_graphs(exported):
     spec = json.loads((exported / "onnx" / "export.json").read_text())
     assert spec["format"] == "onnx" and spec["opset"] == 18 and spec["classes"] == CLASSES
     assert spec["model"] == {"feature_dim": F, "temporal_scale": T, "max_duration": T, "num_classes": NC,
-                             "error_head": True, "amassment": "pad", "amass_context": 0.0}
+                             "error_head": True, "error_input": "boundaries", "amassment": "pad", "amass_context": 0.0}
     assert spec["inference"]["max_candidates"] == 100 and spec["features"]["stride_frames"] == 16.0
     heads = spec["graphs"]["heads"]
     assert [i["name"] for i in heads["inputs"]] == ["features", "proposals"]
@@ -103,6 +103,7 @@ def test_export_json_describes_the_graphs(exported):
 
 
 @pytest.mark.parametrize("overrides", [[], ["model.amassment=resample"], ["model.amass_context=0.5"],
+                                       ["model.error_input=proposal"],
                                        ["model.error_head=false", "model.attention=sigmoid"]])
 def test_export_graphs_are_the_models_function(overrides):
     """Single width-T group and dense BM contraction: the same outputs as the model's grouped, sparse path."""

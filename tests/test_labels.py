@@ -64,3 +64,36 @@ def test_head_targets():
     torch.testing.assert_close(prop + t.error_offsets.double(), SEG.double().expand_as(prop), atol=1e-6, rtol=0)
     with_candidates = head_targets(segments, labels, matches, 10, class_iou=0.7)
     assert len(with_candidates.class_proposals) > 1 and torch.all(with_candidates.class_labels == 4)
+
+
+def test_jittered_rows_without_jitter_are_the_ground_truth_on_the_grid():
+    from seqattnet.labels import jittered_rows
+
+    seg = torch.tensor([[0.26, 0.74], [0.9, 1.0]], dtype=torch.float64)
+    rows = jittered_rows(seg, 3, 10, 10, 5, 0.0)
+    assert rows.tolist() == [[3, 3, 7], [3, 9, 10], [3, 3, 7], [3, 9, 10], [3, 3, 7]]  # row i is segment i mod K
+
+
+def test_jittered_rows_stay_on_the_grid_and_spread_with_the_length():
+    from seqattnet.labels import jittered_rows
+
+    seg = torch.tensor([[0.0, 0.1], [0.2, 1.0]], dtype=torch.float64)
+    rows = jittered_rows(seg, 0, 50, 20, 4000, 0.1, torch.Generator().manual_seed(0))
+    length = rows[:, 2] - rows[:, 1]
+    assert rows[:, 1].min() >= 0 and rows[:, 2].max() <= 50 and length.min() >= 1 and length.max() <= 20
+    long_starts = rows[1::2, 1].double()  # segment [10, 50) snippets: start moved by N(0, 4^2), rounded
+    assert abs(long_starts.mean().item() - 10) < 0.3 and 3.5 < long_starts.std().item() < 4.5
+
+
+def test_head_targets_with_jittered_rows_point_at_their_segment():
+    from seqattnet.labels import head_targets, match_cells
+
+    T = 20
+    segments = [torch.tensor([[0.13, 0.52]]), torch.zeros(0, 2)]
+    labels = [torch.tensor([1]), torch.zeros(0, dtype=torch.long)]
+    matches = [match_cells(s, T, T) for s in segments]
+    out = head_targets(segments, labels, matches, T, error_rows="jitter", error_jitter=0.1, error_per_video=6,
+                       max_duration=T, generator=torch.Generator().manual_seed(0))
+    assert out.error_proposals.shape == (6, 3) and (out.error_proposals[:, 0] == 0).all()
+    refined = out.error_proposals[:, 1:].double() / T + out.error_offsets.double()
+    torch.testing.assert_close(refined, torch.tensor([[0.13, 0.52]], dtype=torch.float64).expand(6, 2), atol=1e-6, rtol=0)

@@ -29,3 +29,16 @@ def test_regression_map_loss_only_high_band_when_alone():
     pred = torch.tensor([[[0.5, 0.0], [0.0, 0.0]]])
     valid = torch.tensor([[True, False], [False, False]])
     assert math.isclose(regression_map_loss(pred, target, valid).item(), 0.16, rel_tol=1e-6)
+
+
+def test_error_loss_is_in_the_heads_unit_with_targets_clipped_to_its_reach():
+    from seqattnet.losses import error_loss
+    from seqattnet.model import HeadOutputs
+
+    offsets = torch.tensor([[0.01, -0.02], [0.0, 0.0]])
+    targets = torch.tensor([[0.03, -0.02], [0.5, -0.01]])
+    paper = HeadOutputs(offsets, torch.zeros(2, 3))
+    assert math.isclose(error_loss(paper, targets).item(), (0.02**2 + 0.5**2 + 0.01**2) / 4, rel_tol=1e-5)
+    scaled = HeadOutputs(offsets, torch.zeros(2, 3), torch.tensor([[0.04], [0.1]]))
+    # errors in units of each row's scale: (0.5, 0), then targets (5 -> clipped to 1, -0.1)
+    assert math.isclose(error_loss(scaled, targets).item(), (0.5**2 + 1.0 + 0.1**2) / 4, rel_tol=1e-5)

@@ -39,6 +39,10 @@ class ModelConfig:
     amass_context: float = 0.0  # widen each proposal by this x its length on both sides for the heads (0 = paper)
     attention: Literal["softmax", "sigmoid", "uniform"] = "softmax"  # softmax: paper; uniform: no attention (ablation)
     error_head: bool = True  # False: no boundary refinement (ablation)
+    error_input: Literal["proposal", "boundaries"] = "proposal"  # the error head reads the proposal's columns
+    # (paper) or a window around each boundary (boundary_head.py, the shipped configs)
+    error_context: float = 0.25  # "boundaries": window of +- this x the proposal's length around each boundary
+    error_points: int = 16  # "boundaries": positions each window is resampled to
     bm_impl: Literal["auto", "sparse", "dense", "reference"] = "auto"  # reference: BMN's direct, slow computation
 
 
@@ -48,6 +52,9 @@ class LabelConfig:
     class_iou: float = 0.0  # > 0: candidate cells with IoU >= this also train the class head (0.7 in READING)
     error_iou: float = 0.5  # cells with IoU >= this train the error head
     error_per_video: int = 16  # cells sampled per video for the error head
+    error_rows: Literal["cells", "jitter"] = "cells"  # error head's rows: random cells with IoU >= error_iou
+    # (paper) or ground truth with jittered boundaries, like the candidates it refines
+    error_jitter: float = 0.06  # "jitter": ground-truth boundaries moved by N(0, (this x length)^2), on the grid
 
 
 @dataclass
@@ -97,6 +104,7 @@ class DataConfig:
     synthetic_val: int = 300
     synthetic_classes: int = 20
     synthetic_groups: int = 5  # groups of confusable classes (at most synthetic_classes)
+    synthetic_mode: Literal["standard", "hard"] = "standard"  # hard: the second evaluation set (docs/data.md)
 
     def path(self, relative: str) -> Path:
         """A path of this section, read from `root` unless it is absolute."""
@@ -187,9 +195,12 @@ LIMITS: dict[str, Limit] = {
     "model.boundary_ratio": at_least(0),
     "model.conv_groups": at_least(1),  # and divides feature_dim and base_channels
     "model.amass_context": at_least(0),
+    "model.error_context": above(0),
+    "model.error_points": at_least(2),
     "labels.class_iou": between(0, 1),
     "labels.error_iou": between(0, 1),
     "labels.error_per_video": at_least(0),
+    "labels.error_jitter": at_least(0),
     "loss.lambda_r": at_least(0),
     "loss.lambda_te": at_least(0),
     "loss.lambda_cl": at_least(0),

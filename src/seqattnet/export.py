@@ -59,17 +59,19 @@ class HeadsGraph(nn.Module):
         super().__init__()
         self.temporal_scale, self.amassment, self.amass_context = (model.temporal_scale, model.amassment,
                                                                    model.amass_context)
-        self.error_head, self.class_head = model.error_head, model.class_head
+        self.error_head, self.boundary_head, self.class_head = model.error_head, model.boundary_head, model.class_head
 
     def forward(self, features: torch.Tensor, proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx)
-        -> offsets: Tensor[P, 2] (tanh applied), class_log_probs: Tensor[P, Nc]."""
-        proposals = widen(proposals, self.temporal_scale, self.amass_context)
-        x, valid = amass(features, proposals, self.amassment, self.temporal_scale)  # (P, F, T), (P, T)
-        if self.error_head is None:
-            offsets = x.new_zeros(x.shape[0], 2)
-        else:
+        -> offsets: Tensor[P, 2] in units of the video, class_log_probs: Tensor[P, Nc]."""
+        widened = widen(proposals, self.temporal_scale, self.amass_context)  # the class head's (and paper head's) view
+        x, valid = amass(features, widened, self.amassment, self.temporal_scale)  # (P, F, T), (P, T)
+        if self.boundary_head is not None:
+            offsets = self.boundary_head(features, proposals)[0]  # (P, 2): windows around the proposal's own edges
+        elif self.error_head is not None:
             offsets = torch.tanh(self.error_head(x, valid))  # (P, 2)
+        else:
+            offsets = x.new_zeros(x.shape[0], 2)
         return offsets, torch.log_softmax(self.class_head(x, valid), dim=-1)  # (P, Nc)
 
 
@@ -156,7 +158,8 @@ def describe(cfg: Config, classes: list[str], fmt: str, paths: list[Path], check
         "torch_version": torch.__version__,
         "checkpoint": checkpoint,
         "model": {"feature_dim": F, "temporal_scale": T, "max_duration": D, "num_classes": Nc,
-                  "error_head": m.error_head, "amassment": m.amassment, "amass_context": m.amass_context},
+                  "error_head": m.error_head, "error_input": m.error_input, "amassment": m.amassment,
+                  "amass_context": m.amass_context},
         "features": {"backbone": d.backbone, "stride_frames": d.stride_frames, "window_frames": d.window_frames,
                      "fps": d.fps, "rescaled": d.rescaled, "windows": d.windows, "window_overlap": d.window_overlap},
         "inference": dataclasses.asdict(cfg.inference),
@@ -175,8 +178,7 @@ def describe(cfg: Config, classes: list[str], fmt: str, paths: list[Path], check
                 "inputs": [features, {"name": "proposals", "dtype": "int64", "shape": ["num_proposals", 3],
                                       "layout": "batch index, start_idx, end_idx (exclusive) on the T grid"}],
                 "outputs": [{"name": "offsets", "dtype": "float32", "shape": ["num_proposals", 2],
-                             "layout": "tanh (delta_s, delta_e) in units of the video; zeros without an "
-                                       "error head"},
+                             "layout": "(delta_s, delta_e) in units of the video; zeros without an error head"},
                             {"name": "class_log_probs", "dtype": "float32", "shape": ["num_proposals", Nc]}],
             },
         },

@@ -1,4 +1,4 @@
-"""Training targets from ground truth (Sec. 3.7.1, READING decisions 5-7). Pure functions, no model.
+"""Training targets from ground truth (Sec. 3.7.1; docs/model.md). Pure functions, no model.
 
 Units: normalised time u = seconds / duration in [0, 1]. On the T grid, snippet t is [t/T, (t+1)/T);
 a start at index t means the action starts at u = t/T, an end at index t that it ends at (t+1)/T;
@@ -112,8 +112,9 @@ class HeadTargets(NamedTuple):
 
 def head_targets(segments: list[torch.Tensor], labels: list[torch.Tensor], matches: list[CellMatches],
                  temporal_scale: int, *, class_iou: float = 0.0, error_iou: float = 0.5, error_per_video: int = 16,
+                 error_rows: str = "cells", error_jitter: float = 0.06, max_duration: int | None = None,
                  generator: torch.Generator | None = None) -> HeadTargets:
-    """Which proposals train the heads (READING decision 6), for a batch of B videos.
+    """Which proposals train the heads (Sec. 3.5; docs/model.md), for a batch of B videos.
 
     segments: B tensors [K_b, 2] normalised; labels: B long tensors [K_b]; matches: B `match_cells`.
     Classification: the ground-truth segments themselves (Sec. 3.5.3), plus cells with IoU >= class_iou
@@ -136,6 +137,11 @@ def head_targets(segments: list[torch.Tensor], labels: list[torch.Tensor], match
             pick = (best_iou >= class_iou).nonzero().squeeze(1)
             cls_p.append(_cell_rows(pick, b, T))
             cls_y.append(lab.long()[best[pick]])
+        if error_rows == "jitter":
+            rows = jittered_rows(seg, b, T, max_duration or T, error_per_video, error_jitter, generator)
+            err_p.append(rows)
+            err_o.append((seg[rows.new_tensor(range(len(rows))) % len(seg)] - rows[:, 1:].double() / T).float())
+            continue
         pick = (best_iou >= error_iou).nonzero().squeeze(1)
         if len(pick) > error_per_video:
             pick = pick[torch.randperm(len(pick), generator=generator)[:error_per_video]]
@@ -147,6 +153,22 @@ def head_targets(segments: list[torch.Tensor], labels: list[torch.Tensor], match
         err_p.append(rows)
         err_o.append((seg[best[pick]] - rows[:, 1:].double() / T).float())
     return HeadTargets(_cat(cls_p, (0, 3)), _cat(cls_y, (0,)), _cat(err_p, (0, 3)), _cat(err_o, (0, 2), torch.float32))
+
+
+def jittered_rows(segments_norm: torch.Tensor, batch_index: int, temporal_scale: int, max_duration: int, count: int,
+                  jitter: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Proposals like the decoded candidates: each ground-truth boundary moved by N(0, (jitter x length)^2), on the grid.
+
+    segments_norm: float64 Tensor[K, 2] -> long Tensor[count, 3] (batch index, start_idx, end_idx); row i is
+    segment i mod K, so its target is that segment. 1 <= end_idx - start_idx <= max_duration, inside [0, T].
+    """
+    T = temporal_scale
+    seg = segments_norm[torch.arange(count) % len(segments_norm)] * T  # (count, 2) in snippets
+    noise = torch.randn(count, 2, generator=generator, dtype=torch.float64)
+    moved = torch.round(seg + noise * jitter * (seg[:, 1:] - seg[:, :1])).long()
+    start = moved[:, 0].clamp(0, T - 1)
+    end = torch.minimum(torch.maximum(moved[:, 1].clamp(max=T), start + 1), start + max_duration)
+    return torch.stack([torch.full_like(start, batch_index), start, end], dim=1)
 
 
 def _cell_rows(flat_cells: torch.Tensor, batch_index: int, temporal_scale: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The training loss, Eqs. 7-17 with Table 4's weights (READING decision 8), on model outputs and targets."""
+"""The training loss, Eqs. 7-17 with Table 4's weights (docs/model.md), on model outputs and targets."""
 
 from __future__ import annotations
 
@@ -51,6 +51,18 @@ def regression_map_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.T
     return (weight * (pred - target) ** 2).sum() / weight.sum().clamp(min=1)
 
 
+def error_loss(heads, error_offsets: torch.Tensor) -> torch.Tensor:
+    """L_er: MSE of the error head's offsets (P, 2) against error_offsets (P, 2), both in units of the video.
+
+    A head that gives `offset_scale` (P, 1) (the boundary windows' half-width) is scored in that unit,
+    with targets beyond its reach clipped to it: the offsets relative to the proposal's length.
+    """
+    if heads.offset_scale is None:
+        return F.mse_loss(heads.offsets, error_offsets)
+    scale = heads.offset_scale
+    return F.mse_loss(heads.offsets / scale, (error_offsets / scale).clamp(-1.0, 1.0))
+
+
 class LossTerms(NamedTuple):
     total: torch.Tensor
     temporal: torch.Tensor  # L_te (Eq. 9)
@@ -79,10 +91,7 @@ def seqattnet_loss(maps, heads, boundary: tuple[torch.Tensor, torch.Tensor], con
     map_cls = binary_logistic_loss(m_cc, confidence, map_threshold, mask=valid)
     map_reg = regression_map_loss(m_cr, confidence, valid_cells, generator)
     classification = F.nll_loss(heads.class_log_probs, class_labels) if len(class_labels) else m_cc.sum() * 0.0  # Eq. 8
-    if heads.offsets is not None and len(error_offsets):
-        error = F.mse_loss(heads.offsets, error_offsets)
-    else:
-        error = m_cc.sum() * 0.0
+    error = error_loss(heads, error_offsets) if heads.offsets is not None and len(error_offsets) else m_cc.sum() * 0.0
     total = (map_cls + lambda_r * map_reg + lambda_te * temporal + lambda_cl * classification
              + lambda_er * error)  # Eqs. 15-17
     return LossTerms(total, temporal, map_cls, map_reg, classification, error)

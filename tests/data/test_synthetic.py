@@ -149,3 +149,51 @@ def test_knobs_change_the_features_not_the_layout(tmp_path):
     b = generate_synthetic_dataset(tmp_path / "b", knobs=SignalKnobs(action_strength=2.0), **SMALL)
     assert (a / "annotations.json").read_bytes() == (b / "annotations.json").read_bytes()
     assert not np.array_equal(np.load(a / "features" / "syn00.npy"), np.load(b / "features" / "syn00.npy"))
+
+
+def test_hard_mode_records_itself_and_differs_from_standard(tmp_path):
+    standard = generate_synthetic_dataset(tmp_path / "s", seed=2, **SMALL)
+    hard = generate_synthetic_dataset(tmp_path / "h", seed=2, mode="hard", **SMALL)
+    meta = json.loads((hard / "dataset.json").read_text())
+    assert meta["parameters"]["mode"] == "hard" and meta["knobs"]["label_jitter"] == 0.04
+    assert meta["knobs"]["scene_across_groups"] is True
+    a, b = read_annotations(standard / "annotations.json"), read_annotations(hard / "annotations.json")
+    assert a.videos.keys() == b.videos.keys()
+    moved = [np.abs(a.videos[v].segments_s - b.videos[v].segments_s).max() for v in a.videos]
+    assert max(moved) > 0  # the annotators moved boundaries away from where the signal changes
+    with pytest.raises(InputError, match="data.synthetic_mode"):
+        generate_synthetic_dataset(tmp_path / "x", mode="easy", **SMALL)
+
+
+def test_annotators_stay_inside_the_video_and_between_neighbours():
+    rng = np.random.default_rng(0)
+    signal = np.array([[1.0, 9.0], [10.0, 30.0], [31.0, 39.5]])
+    starts, ends = [], []
+    for _ in range(2000):
+        seg = synthetic.annotate(rng, signal, 40.0, 0.3)
+        assert seg.min() >= 0 and seg.max() <= 40.0 and (seg[:, 1] > seg[:, 0]).all()
+        assert (seg[1:, 0] >= seg[:-1, 1]).all()  # never overlapping: each stops at the middle of a gap
+        assert (seg[:, 0] <= signal[:, 0] + 0.25 * 20.0 + 0.01).all()
+        starts.append(seg[1, 0])
+        ends.append(seg[1, 1])
+    # the middle instance (20 s): N(0, 6^2) errors clipped to [9.5, 15] and [25, 30.5]
+    assert 9.5 <= min(starts) and max(starts) <= 15.0 and 25.0 <= min(ends) and max(ends) <= 30.5
+    assert abs(np.median(starts) - 10.0) < 0.6 and abs(np.median(ends) - 30.0) < 0.6
+
+
+def test_one_ramp_per_boundary_is_half_at_the_boundary():
+    times = np.array([8.0, 10.0, 11.0, 19.0, 20.0, 24.0])
+    ramps = np.array([[2.0, 8.0]])  # a sharp start, a slow end
+    a = synthetic._activation(times, np.array([[10.0, 20.0]]), ramps)
+    np.testing.assert_allclose(a, [0.0, 0.5, 1.0, 0.625, 0.5, 0.0])
+    np.testing.assert_allclose(synthetic._activation(times, np.array([[10.0, 20.0]]), 2.0),
+                               [0.0, 0.5, 1.0, 1.0, 0.5, 0.0])
+
+
+def test_scenes_shared_across_groups():
+    knobs = synthetic.SIGNAL_MODES["hard"]
+    world = synthetic._World.make(np.random.default_rng(0), 6, 2, 8, knobs)
+    np.testing.assert_array_equal(world.scenes[0], world.scenes[3])  # first class of groups 1 and 2
+    assert not np.array_equal(world.scenes[0], world.scenes[1])
+    standard = synthetic._World.make(np.random.default_rng(0), 6, 2, 8, SignalKnobs())
+    assert not np.array_equal(standard.scenes[0], standard.scenes[3])

@@ -27,6 +27,14 @@ fixed random projection W and given a little white noise):
 - s, the video's scene: partly the class's scene, so the background hints at the class.
 - q, b_j: unlabelled distractor bursts in the background, with the prototype of a class of another group.
 - ε_j: AR(1) noise over snippets with coefficient `noise_ar` and unit variance.
+
+Two modes (`mode=`, the config's `data.synthetic_mode`): "standard" (the knobs above) and "hard", a
+second evaluation set built to differ on purpose (`SIGNAL_MODES["hard"]`, docs/data.md): weaker actions,
+boundary ramps that vary from boundary to boundary and are longer on average, annotators whose
+boundaries disagree with where the signal changes (each annotated boundary moved by a normal error of
+`label_jitter` x the instance's length), more and longer distractors, more variation within a class,
+and scenes shared across groups (class k of every group films in the same scene), so the background
+points to the wrong group.
 """
 
 from __future__ import annotations
@@ -84,6 +92,17 @@ class SignalKnobs:
     white_std: float = 0.3  # per-dimension white noise added after the projection to F
     min_instance_s: float = 0.5  # shortest instance, seconds
     min_gap_s: float = 0.5  # shortest background gap between two instances of a video, seconds
+    ramp_jitter: float = 0.0  # > 0: each boundary's ramp is ramp_snippets x exp(N(0, ramp_jitter^2))
+    label_jitter: float = 0.0  # > 0: annotated boundaries = signal boundaries + N(0, (label_jitter x length)^2)
+    scene_across_groups: bool = False  # True: the k-th class of every group shares one scene
+
+
+SIGNAL_MODES = {
+    "standard": SignalKnobs(),
+    "hard": SignalKnobs(instance_share=0.45, action_strength=0.8, scene_class_share=0.5, ramp_snippets=4.0,
+                        distractor_rate=1.5, distractor_strength=0.8, distractor_s=(3.0, 30.0), ramp_jitter=0.6,
+                        label_jitter=0.04, scene_across_groups=True),
+}
 
 
 @dataclass
@@ -92,7 +111,8 @@ class _Video:
     subset: str
     duration_s: float
     class_id: int
-    segments_s: np.ndarray  # float64 [K, 2], sorted, non-overlapping, rounded to 0.01 s
+    segments_s: np.ndarray  # float64 [K, 2] as annotated: sorted, non-overlapping, rounded to 0.01 s
+    signal_s: np.ndarray  # float64 [K, 2] where the features change (segments_s unless knobs.label_jitter > 0)
 
 
 def generate_synthetic_dataset(
@@ -108,7 +128,8 @@ def generate_synthetic_dataset(
     window_frames: float = 16,  # frames one snippet sees
     seed: int = 0,  # the same seed, version and parameters give the same files
     progress: bool = True,  # show a tqdm progress bar
-    knobs: SignalKnobs | None = None,  # how the features are made; defaults above
+    mode: str = "standard",  # "standard" or "hard" (SIGNAL_MODES): the knobs used when `knobs` is None
+    knobs: SignalKnobs | None = None,  # how the features are made
     overwrite: bool = False,  # replace an existing non-empty out_dir
 ) -> Path:
     """Write a synthetic dataset to out_dir (see the module docstring) and return out_dir.
@@ -116,7 +137,9 @@ def generate_synthetic_dataset(
     Everything is written to a temporary folder beside out_dir and renamed at the end, so an
     interrupted run leaves no half-written dataset.
     """
-    knobs = knobs or SignalKnobs()
+    if mode not in SIGNAL_MODES:
+        raise InputError.at("data.synthetic_mode", f"unknown mode {mode!r}; expected one of {sorted(SIGNAL_MODES)}")
+    knobs = knobs or SIGNAL_MODES[mode]
     out_dir = Path(out_dir)
     if num_train < 0 or num_val < 0 or num_train + num_val == 0:
         raise InputError.at("generate_synthetic_dataset", f"needs some videos, got num_train={num_train}, num_val={num_val}")
@@ -125,7 +148,8 @@ def generate_synthetic_dataset(
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise InputError.at(out_dir, "exists and is not empty; pass overwrite=True to replace it")
     params = dict(num_train=num_train, num_val=num_val, num_classes=num_classes, num_groups=num_groups,
-                  feature_dim=feature_dim, fps=fps, stride_frames=stride_frames, window_frames=window_frames, seed=seed)
+                  feature_dim=feature_dim, fps=fps, stride_frames=stride_frames, window_frames=window_frames, seed=seed,
+                  mode=mode)
     world = _World.make(np.random.default_rng([seed, 0]), num_classes, num_groups, feature_dim, knobs)
     videos = _layouts(seed, num_train, num_val, num_classes, knobs)
 
@@ -159,9 +183,25 @@ def _layouts(seed: int, num_train: int, num_val: int, num_classes: int, knobs: S
             index = len(videos)
             rng = np.random.default_rng([seed, 3, index])
             duration = round(float(_quantile(DURATION_QUANTILES_S, rng.random())), 2)
-            segments = sample_segments(rng, duration, knobs.min_instance_s, knobs.min_gap_s)
-            videos.append(_Video(f"syn{index:0{width}d}", subset, duration, int(class_id), segments))
+            signal = sample_segments(rng, duration, knobs.min_instance_s, knobs.min_gap_s)
+            annotated = annotate(rng, signal, duration, knobs.label_jitter) if knobs.label_jitter > 0 else signal
+            videos.append(_Video(f"syn{index:0{width}d}", subset, duration, int(class_id), annotated, signal))
     return videos
+
+
+def annotate(rng: np.random.Generator, signal_s: np.ndarray, duration_s: float, jitter: float) -> np.ndarray:
+    """Where an annotator puts the boundaries: each moved by N(0, (jitter x length)^2) -> float64[K, 2], seconds.
+
+    The result stays inside the video, keeps at least half of each instance and does not cross the
+    middle of the gap to a neighbouring instance, so annotations never overlap.
+    """
+    length = signal_s[:, 1] - signal_s[:, 0]
+    moved = signal_s + rng.normal(0.0, 1.0, signal_s.shape) * jitter * length[:, None]
+    middle = (signal_s[:-1, 1] + signal_s[1:, 0]) / 2  # middle of each gap between instances
+    lo, hi = np.concatenate([[0.0], middle]), np.concatenate([middle, [duration_s]])
+    start = np.clip(moved[:, 0], lo, signal_s[:, 0] + 0.25 * length)
+    end = np.clip(moved[:, 1], signal_s[:, 1] - 0.25 * length, hi)
+    return np.round(np.stack([start, end], axis=1), 2)
 
 
 def sample_segments(rng: np.random.Generator, duration_s: float, min_instance_s: float = 0.5, min_gap_s: float = 0.5) -> np.ndarray:
@@ -227,6 +267,8 @@ class _World:
         in_group = np.bincount(group_of)
         g_width, k_width = len(str(num_groups)), len(str(in_group.max()))
         rank = [int((group_of[:c] == group_of[c]).sum()) for c in range(num_classes)]
+        if knobs.scene_across_groups:  # the k-th class of every group films in the k-th class's scene of group 1
+            scenes = scenes[np.asarray(rank)]
         names = [f"g{group_of[c] + 1:0{g_width}d}-{rank[c] + 1:0{k_width}d}" for c in range(num_classes)]
         return cls(names, group_of, prototypes, scenes, projection)
 
@@ -242,12 +284,14 @@ def _render(video: _Video, world: _World, rng: np.random.Generator, knobs: Signa
     n = num_snippets(video.duration_s, fps, stride_frames, window_frames)
     times = snippet_times_s(n, stride_frames, window_frames, fps)
     ramp_s = knobs.ramp_snippets * stride_frames / fps
+    if knobs.ramp_jitter > 0:  # one ramp per boundary: (K, 2)
+        ramp_s = ramp_s * np.exp(knobs.ramp_jitter * rng.standard_normal(video.signal_s.shape))
     z = knobs.latent_dim
     c = video.class_id
 
     scene = _mix(world.scenes[c], rng.standard_normal(z), knobs.scene_class_share)
     prototype = _mix(world.prototypes[c], rng.standard_normal(z), 1.0 - knobs.instance_share)
-    action = _activation(times, video.segments_s, ramp_s)  # (n,)
+    action = _activation(times, video.signal_s, ramp_s)  # (n,)
     bursts = _distractors(rng, video, knobs)
     others = np.flatnonzero(world.group_of != world.group_of[c])
     distractor = world.prototypes[rng.choice(others)] if others.size else rng.standard_normal(z)
@@ -257,19 +301,24 @@ def _render(video: _Video, world: _World, rng: np.random.Generator, knobs: Signa
     latent += knobs.action_strength * action[:, None] * prototype
     if len(bursts):
         strength = knobs.action_strength * knobs.distractor_strength
-        latent += strength * _activation(times, bursts, ramp_s)[:, None] * distractor
+        latent += strength * _activation(times, bursts, knobs.ramp_snippets * stride_frames / fps)[:, None] * distractor
     # einsum rather than @: BLAS's threads stall on busy shared cores (14 ms vs 0.8 ms a video on 2 cores)
     features = np.einsum("nz,zf->nf", latent.astype(np.float32), world.projection)  # (n, F)
     features += knobs.white_std * rng.standard_normal(features.shape, dtype=np.float32)
     return features
 
 
-def _activation(times_s: np.ndarray, segments_s: np.ndarray, ramp_s: float) -> np.ndarray:
-    """Soft membership of each time in any segment: 0.5 at a boundary, ramping over ramp_s -> [n]."""
+def _activation(times_s: np.ndarray, segments_s: np.ndarray, ramp_s: float | np.ndarray) -> np.ndarray:
+    """Soft membership of each time in any segment: 0.5 at a boundary, ramping over ramp_s -> [n].
+
+    ramp_s: one ramp for all boundaries, or float64[K, 2], one per boundary (start, end) of each segment.
+    """
     if len(segments_s) == 0:
         return np.zeros_like(times_s)
-    inside = np.minimum(times_s[:, None] - segments_s[None, :, 0], segments_s[None, :, 1] - times_s[:, None])  # (n, K)
-    return np.clip(0.5 + inside / max(ramp_s, 1e-9), 0.0, 1.0).max(axis=1)
+    ramp = np.maximum(np.broadcast_to(ramp_s, segments_s.shape), 1e-9)  # (K, 2)
+    rise = (times_s[:, None] - segments_s[None, :, 0]) / ramp[None, :, 0]  # (n, K)
+    fall = (segments_s[None, :, 1] - times_s[:, None]) / ramp[None, :, 1]
+    return np.clip(0.5 + np.minimum(rise, fall), 0.0, 1.0).max(axis=1)
 
 
 def _distractors(rng: np.random.Generator, video: _Video, knobs: SignalKnobs) -> np.ndarray:

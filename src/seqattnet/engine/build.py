@@ -33,7 +33,8 @@ def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
     generate_synthetic_dataset(Path(cfg.data.root), num_train=cfg.data.synthetic_train,
                                num_val=cfg.data.synthetic_val, num_classes=cfg.data.synthetic_classes,
                                num_groups=min(cfg.data.synthetic_groups, cfg.data.synthetic_classes),
-                               feature_dim=cfg.model.feature_dim, seed=cfg.train.seed, progress=progress)
+                               feature_dim=cfg.model.feature_dim, seed=cfg.train.seed,
+                               mode=cfg.data.synthetic_mode, progress=progress)
 
 
 def load_ground_truth(cfg: Config) -> tuple[AnnotationSet, list[str]]:

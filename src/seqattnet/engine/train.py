@@ -53,7 +53,9 @@ def batch_targets(batch: Batch, cfg: Config, generator: torch.Generator | None =
     fixed = [cache(video, s) for video, s in zip(batch.video_ids, segments)]
     heads = head_targets(segments, labels, [m for _, m in fixed], cfg.model.temporal_scale,
                          class_iou=cfg.labels.class_iou, error_iou=cfg.labels.error_iou,
-                         error_per_video=cfg.labels.error_per_video, generator=generator)
+                         error_per_video=cfg.labels.error_per_video, error_rows=cfg.labels.error_rows,
+                         error_jitter=cfg.labels.error_jitter, max_duration=cfg.model.max_duration,
+                         generator=generator)
     device = batch.features.device
     return BatchTargets(
         torch.stack([b.start for b, _ in fixed]).to(device),
@@ -74,7 +76,8 @@ def training_loss(model: SeqAttNet, batch: Batch, cfg: Config, generator: torch.
     heads = model.heads(batch.features, targets.proposals)
     n = targets.num_class_rows
     heads = heads._replace(class_log_probs=heads.class_log_probs[:n],
-                           offsets=None if heads.offsets is None else heads.offsets[n:])
+                           offsets=None if heads.offsets is None else heads.offsets[n:],
+                           offset_scale=None if heads.offset_scale is None else heads.offset_scale[n:])
     valid = valid_cells(cfg.model.temporal_scale, cfg.model.max_duration).to(batch.features.device)
     c = cfg.loss
     return seqattnet_loss(maps, heads, (targets.start, targets.end), targets.confidence, targets.class_labels,

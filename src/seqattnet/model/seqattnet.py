@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .boundary_head import BoundaryErrorHead
 from .heads import SequentialHead, amass, widen
 from .proposal import ProposalGenerator, ProposalMaps
 
@@ -14,6 +15,7 @@ from .proposal import ProposalGenerator, ProposalMaps
 class HeadOutputs(NamedTuple):
     offsets: torch.Tensor | None  # (P, 2) tanh (delta_s, delta_e) in units of the video (Sec. 3.5.2); None without the error head
     class_log_probs: torch.Tensor  # (P, Nc) log-softmax class scores (Table 3)
+    offset_scale: torch.Tensor | None = None  # (P, 1) the offsets' unit (boundary windows' h / T); None: the video
 
 
 class SeqAttNet(nn.Module):
@@ -28,6 +30,7 @@ class SeqAttNet(nn.Module):
                  map_channels: int = 128, num_samples: int = 32, samples_per_bin: int = 3,
                  boundary_ratio: float = 0.5, conv_groups: int = 4, amassment: str = "pad",
                  amass_context: float = 0.0, attention: str = "softmax", error_head: bool = True,
+                 error_input: str = "proposal", error_context: float = 0.25, error_points: int = 16,
                  bm_impl: str = "auto"):
         super().__init__()
         self.temporal_scale, self.max_duration, self.num_classes = temporal_scale, max_duration, num_classes
@@ -38,7 +41,15 @@ class SeqAttNet(nn.Module):
                                            boundary_ratio=boundary_ratio, conv_groups=conv_groups,
                                            bm_impl=bm_impl)
         # separate attention networks for the two heads (Sec. 3.3)
-        self.error_head = SequentialHead(temporal_scale, feature_dim, 2, attention) if error_head else None
+        if error_input not in ("proposal", "boundaries"):
+            raise ValueError(f"error_input must be 'proposal' or 'boundaries', got {error_input!r}")
+        self.error_head = None  # the paper's: the proposal's own columns, beside the class head
+        self.boundary_head = None  # windows around each boundary (boundary_head.py)
+        if error_head and error_input == "proposal":
+            self.error_head = SequentialHead(temporal_scale, feature_dim, 2, attention)
+        elif error_head:
+            self.boundary_head = BoundaryErrorHead(feature_dim, temporal_scale, points=error_points,
+                                                   context=error_context, attention=attention)
         self.class_head = SequentialHead(temporal_scale, feature_dim, num_classes, attention)
 
     @classmethod
@@ -49,7 +60,8 @@ class SeqAttNet(nn.Module):
                    num_samples=cfg.num_samples, samples_per_bin=cfg.samples_per_bin,
                    boundary_ratio=cfg.boundary_ratio, conv_groups=cfg.conv_groups,
                    amassment=cfg.amassment, amass_context=cfg.amass_context, attention=cfg.attention,
-                   error_head=cfg.error_head, bm_impl=cfg.bm_impl)
+                   error_head=cfg.error_head, error_input=cfg.error_input, error_context=cfg.error_context,
+                   error_points=cfg.error_points, bm_impl=cfg.bm_impl)
 
     def forward(self, features: torch.Tensor) -> ProposalMaps:
         """features: Tensor[B, F, T] -> ProposalMaps (start, end: (B, T); confidence: (B, 2, D, T))."""
@@ -61,17 +73,26 @@ class SeqAttNet(nn.Module):
         Zero-padded proposals run in groups of similar length, each cut to its longest member
         (exactly the same outputs as one group of width T; see heads.py).
         """
+        if self.boundary_head is not None:
+            offsets, scale = self.boundary_head(features, proposals)
+            return HeadOutputs(offsets, self._classify(features, proposals, None)[1], scale)
+        offsets, log_probs = self._classify(features, proposals, self.error_head)
+        return HeadOutputs(offsets, log_probs)
+
+    def _classify(self, features: torch.Tensor, proposals: torch.Tensor,
+                  error_head: nn.Module | None) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The heads on the 3D input: tanh offsets of `error_head` (None without one) and class log-probs."""
         proposals = widen(proposals, self.temporal_scale, self.amass_context)
         groups = self._length_groups(proposals)
         outputs = []
         for index, width in groups:
             x, valid = amass(features, proposals[index], self.amassment, width)  # (p, F, width), (p, width)
-            offsets = self.error_head(x, valid) if self.error_head is not None else x.new_zeros(len(index), 0)
+            offsets = error_head(x, valid) if error_head is not None else x.new_zeros(len(index), 0)
             outputs.append((offsets, self.class_head(x, valid)))
         order = torch.argsort(torch.cat([index for index, _ in groups]))
         offsets = torch.cat([o for o, _ in outputs])[order]
         log_probs = torch.log_softmax(torch.cat([c for _, c in outputs])[order], dim=-1)  # (P, Nc)
-        return HeadOutputs(torch.tanh(offsets) if self.error_head is not None else None, log_probs)
+        return (torch.tanh(offsets) if error_head is not None else None), log_probs
 
     def _length_groups(self, proposals: torch.Tensor, step: int = 8) -> list[tuple[torch.Tensor, int]]:
         """(indices, width) per group of proposals whose lengths round up to the same multiple of `step`."""
