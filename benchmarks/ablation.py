@@ -13,7 +13,7 @@ A change of the whole training (RETRAINED) is removed by a run of its own. Last,
 the demo's widths (SIZES).
 
     python benchmarks/ablation.py [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
-                                  [--no-sizes] [--set key=value ...] [--json]
+                                  [--no-sizes] [--reuse] [--set key=value ...] [--json]
 
 Each mode's dataset is generated once into OUT/data-MODE (seed 0), so only training varies between seeds.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from seqattnet.config import Config, apply_override, load_config
+from seqattnet.config import Config, InferenceConfig, apply_override, load_config
 from seqattnet.data.dataset import collate
 from seqattnet.engine.build import build_dataset, build_model, build_optimizer, load_ground_truth, resolve_device
 from seqattnet.engine.checkpoint import load_model
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="standard,hard", help="built-in data modes (data.synthetic_mode)")
     parser.add_argument("--out", default="runs/ablation", help="runs and datasets go here")
     parser.add_argument("--no-sizes", action="store_true", help="skip the proposal-stage size curve")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the finished runs in OUT (score them again with today's inference settings)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every run, after each variant's own (repeatable), e.g. "
                              "train.num_threads=1")
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         results: dict[str, list[dict]] = {}
         for seed in seeds:
-            for name, scores in run_seed(Path(args.out), mode, seed, args.set, not args.no_sizes).items():
+            for name, scores in run_seed(Path(args.out), mode, seed, args.set, not args.no_sizes, args.reuse).items():
                 results.setdefault(name, []).append(scores)
         rows += [summarise(mode, name, runs) for name, runs in results.items()]
         print_table([r for r in rows if r["mode"] == mode], seeds)
@@ -82,21 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_seed(out: Path, mode: str, seed: int, overrides: list[str], sizes: bool) -> dict[str, dict]:
+def run_seed(out: Path, mode: str, seed: int, overrides: list[str], sizes: bool, reuse: bool) -> dict[str, dict]:
     """Every variant of one mode and seed -> {variant: scores}."""
     data = [f"data.root={out / f'data-{mode}'}", f"data.synthetic_mode={mode}", f"train.seed={seed}"]
     scores = {}
     folder = out / mode / f"seed_{seed}"
     for name, extra in (("paper model", PAPER), ("shipped default", [])):
-        scores[name] = trained(folder, name, data + extra + overrides)
-        scores[f"{name}, refinement off"] = score(folder / _slug(name) / "last.pt", ["inference.refine=false"], 0.0)
+        scores[name] = trained(folder, name, data + extra + overrides, reuse)
+        scores[f"{name}, refinement off"] = trained(folder, name, data + extra + overrides, True,
+                                                    "inference.refine=false")
         print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}, refinement off "
               f"{scores[f'{name}, refinement off']['average_mAP']:.2f}", flush=True)
     for name, extra in HEAD_ONLY.items():
-        scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed)
+        shipped = load_config("demo", data + overrides).inference
+        scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
         print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}", flush=True)
     for name, extra in {**RETRAINED, **(SIZES if sizes else {})}.items():
-        scores[name] = trained(folder, name, data + extra + overrides) if extra else scores["shipped default"]
+        scores[name] = trained(folder, name, data + extra + overrides, reuse) if extra else scores["shipped default"]
         print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}", flush=True)
     return scores
 
@@ -105,20 +110,25 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
 
-def trained(folder: Path, name: str, overrides: list[str]) -> dict:
-    """Train the demo config with `overrides` into folder/<name>, as `seqattnet train` does; its scores."""
-    run = folder / _slug(name)
+def trained(folder: Path, name: str, overrides: list[str], reuse: bool = False, *extra: str) -> dict:
+    """Train the demo config with `overrides` into folder/<name>, as `seqattnet train` does (with `reuse`, a
+    finished run there is kept); its scores with the config's inference settings and then `extra`."""
+    run, cfg = folder / _slug(name), load_config("demo", overrides)
     start = time.perf_counter()
-    train(load_config("demo", overrides), run, progress=False)
-    return score(run / "last.pt", [], time.perf_counter() - start)
+    if not (reuse and (run / "metrics.json").exists()):
+        shutil.rmtree(run, ignore_errors=True)
+        train(cfg, run, progress=False)
+    return score(run / "last.pt", cfg, list(extra), time.perf_counter() - start)
 
 
-def score(checkpoint: Path, overrides: list[str], seconds: float) -> dict:
-    """Validation mAP (%) and parameters of a checkpoint's weights, with inference overrides."""
-    model, cfg, classes = load_model(checkpoint)
+def score(checkpoint: Path, cfg: Config, overrides: list[str], seconds: float) -> dict:
+    """Validation mAP (%) and parameters of a checkpoint's weights, scored with cfg's inference section
+    and then inference `overrides`."""
+    model, saved, classes = load_model(checkpoint)
+    saved.inference = copy.deepcopy(cfg.inference)
     for item in overrides:
-        apply_override(cfg, item)
-    return score_model(model, cfg, classes, seconds)
+        apply_override(saved, item)
+    return score_model(model, saved, classes, seconds)
 
 
 def score_model(model: torch.nn.Module, cfg: Config, classes: list[str], seconds: float) -> dict:
@@ -131,12 +141,13 @@ def score_model(model: torch.nn.Module, cfg: Config, classes: list[str], seconds
             "average_mAP": 100 * report.detection.average_mAP, "seconds": seconds}
 
 
-def retrain_error_head(checkpoint: Path, overrides: list[str], seed: int) -> dict:
+def retrain_error_head(checkpoint: Path, overrides: list[str], seed: int, inference: InferenceConfig) -> dict:
     """A new error head, configured by `overrides`, trained alone on a run's frozen proposal stage and class
-    head with the run's epochs, lr, batch size and data order; its scores with refinement."""
+    head with the run's epochs, lr, batch size and data order; its scores with `inference` and refinement."""
     start = time.perf_counter()
     run_model, cfg, classes = load_model(checkpoint)
     cfg = copy.deepcopy(cfg)
+    cfg.inference = copy.deepcopy(inference)
     for item in overrides:
         apply_override(cfg, item)
     model = build_model(cfg)

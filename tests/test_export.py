@@ -103,7 +103,7 @@ def test_export_json_describes_the_graphs(exported):
 
 
 @pytest.mark.parametrize("overrides", [[], ["model.amassment=resample"], ["model.amass_context=0.5"],
-                                       ["model.error_input=proposal"],
+                                       ["model.error_input=proposal"], ["inference.refine_steps=2"],
                                        ["model.error_head=false", "model.attention=sigmoid"]])
 def test_export_graphs_are_the_models_function(overrides):
     """Single width-T group and dense BM contraction: the same outputs as the model's grouped, sparse path."""
@@ -113,8 +113,9 @@ def test_export_graphs_are_the_models_function(overrides):
     with torch.no_grad():
         for got, want in zip(ProposalGraph(model)(features), model(features)):
             torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
-        offsets, log_probs = HeadsGraph(model)(features, proposals)
-        heads = model.heads(features, proposals)
+        steps = load_config("demo", TINY + overrides).inference.refine_steps
+        offsets, log_probs = HeadsGraph(model, steps)(features, proposals)
+        heads = model.heads(features, proposals, steps)
     torch.testing.assert_close(log_probs, heads.class_log_probs, rtol=0, atol=1e-5)
     if heads.offsets is None:
         assert torch.equal(offsets, torch.zeros(9, 2))  # no refinement

@@ -74,6 +74,7 @@ class InferenceConfig:
     max_candidates: int = 100  # candidates (by proposal confidence) sent to the heads
     top_k_classes: int = 1  # classes kept per candidate (READING: 1, config 2)
     refine: bool = True  # apply the error head's offsets
+    refine_steps: int = 1  # boundary head ("boundaries"): refinement steps, each around the last refined boundaries
     soft_nms_sigma: float = 0.4  # Gaussian decay exp(-iou^2 / sigma) (BMN's alpha)
     soft_nms_t1: float = 0.5  # adaptive IoU threshold t1 + (t2 - t1) * width (BMN)
     soft_nms_t2: float = 0.9
@@ -210,6 +211,7 @@ LIMITS: dict[str, Limit] = {
     "loss.map_threshold": between(0, 1),
     "inference.peak_ratio": between(0, 1),
     "inference.max_candidates": at_least(1),
+    "inference.refine_steps": at_least(1),
     "inference.top_k_classes": at_least(1),  # and <= model.num_classes
     "inference.soft_nms_sigma": above(0),
     "inference.soft_nms_t1": between(0, 1),  # and <= soft_nms_t2

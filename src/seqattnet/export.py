@@ -55,10 +55,11 @@ class HeadsGraph(nn.Module):
     Without an error head the offsets are zeros, which `score_candidates` treats as no refinement.
     """
 
-    def __init__(self, model: SeqAttNet):
+    def __init__(self, model: SeqAttNet, refine_steps: int = 1):
         super().__init__()
         self.temporal_scale, self.amassment, self.amass_context = (model.temporal_scale, model.amassment,
                                                                    model.amass_context)
+        self.refine_steps = refine_steps  # the boundary head's steps, fixed in the graph (inference.refine_steps)
         self.error_head, self.boundary_head, self.class_head = model.error_head, model.boundary_head, model.class_head
 
     def forward(self, features: torch.Tensor, proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +68,7 @@ class HeadsGraph(nn.Module):
         widened = widen(proposals, self.temporal_scale, self.amass_context)  # the class head's (and paper head's) view
         x, valid = amass(features, widened, self.amassment, self.temporal_scale)  # (P, F, T), (P, T)
         if self.boundary_head is not None:
-            offsets = self.boundary_head(features, proposals)[0]  # (P, 2): windows around the proposal's own edges
+            offsets = self.boundary_head(features, proposals, self.refine_steps)[0]  # (P, 2): windows around its edges
         elif self.error_head is not None:
             offsets = torch.tanh(self.error_head(x, valid))  # (P, 2)
         else:
@@ -86,7 +87,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, fmt: str = "o
         raise InputError.at(out, "is a file; --out names the folder the exported files go to")
     model, cfg, classes = load_model(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
-    proposals, heads = ProposalGraph(model).eval(), HeadsGraph(model).eval()
+    proposals, heads = ProposalGraph(model).eval(), HeadsGraph(model, cfg.inference.refine_steps).eval()
     features, rows = example_inputs(cfg)
     paths = [out / f"proposals{FORMATS[fmt]}", out / f"heads{FORMATS[fmt]}"]
     with torch.no_grad():
@@ -215,9 +216,13 @@ class ExportedModel:
         """features: Tensor[B, F, T] -> ProposalMaps (start, end: (B, T); confidence: (B, 2, D, T))."""
         return ProposalMaps(*self._run(self._proposals, {"features": features}))
 
-    def heads(self, features: torch.Tensor, proposals: torch.Tensor) -> HeadOutputs:
+    def heads(self, features: torch.Tensor, proposals: torch.Tensor, refine_steps: int | None = None) -> HeadOutputs:
         """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] -> HeadOutputs (offsets (P, 2), None without
-        an error head; class_log_probs (P, Nc))."""
+        an error head; class_log_probs (P, Nc)). The graph's refinement steps were fixed at export."""
+        exported = self.spec["inference"].get("refine_steps", 1)
+        if refine_steps is not None and refine_steps != exported:
+            raise InputError.at("inference.refine_steps", f"this export refines in {exported} step(s), "
+                                f"not {refine_steps}; export again with --set inference.refine_steps={refine_steps}")
         offsets, log_probs = self._run(self._heads, {"features": features, "proposals": proposals})
         return HeadOutputs(offsets if self.spec["model"]["error_head"] else None, log_probs)
 

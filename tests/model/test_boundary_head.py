@@ -12,9 +12,13 @@ def positions(T: int, B: int = 1) -> torch.Tensor:
     return torch.stack([centres + 100 * b for b in range(B)])[:, None, :]  # (B, 1, T)
 
 
+def windows(features, proposals, **kwargs):
+    return boundary_windows(features, proposals[:, 0], proposals[:, 1:], **kwargs)
+
+
 def test_windows_are_centred_on_each_boundary_and_the_end_window_runs_backwards():
     proposals = torch.tensor([[0, 2, 6], [1, 3, 4]])  # lengths 4 and 1
-    x, half = boundary_windows(positions(10, 2), proposals, context=0.25, points=4)
+    x, half = windows(positions(10, 2), proposals, context=0.25, points=4)
     assert x.shape == (4, 1, 4)
     assert half.tolist() == [1.0, 1.0]  # 0.25 x 4 = 1; 0.25 x 1 raised to one snippet
     # steps -0.75, -0.25, 0.25, 0.75 of h around the start, outside -> inside
@@ -26,11 +30,34 @@ def test_windows_are_centred_on_each_boundary_and_the_end_window_runs_backwards(
 
 
 def test_windows_past_the_video_read_its_edge_columns():
-    x, half = boundary_windows(positions(10), torch.tensor([[0, 0, 10]]), context=0.25, points=4)
+    x, half = windows(positions(10), torch.tensor([[0, 0, 10]]), context=0.25, points=4)
     assert half.tolist() == [2.5]
     # positions -1.875, -0.625, 0.625, 1.875: the first two before the first column's centre
     torch.testing.assert_close(x[0, 0], torch.tensor([0.5, 0.5, 0.625, 1.875], dtype=torch.float64))
     torch.testing.assert_close(x[1, 0], torch.tensor([9.5, 9.5, 9.375, 8.125], dtype=torch.float64))
+
+
+def test_windows_between_grid_lines_are_read_there():
+    x, half = boundary_windows(positions(10), torch.tensor([0]), torch.tensor([[2.3, 6.1]]), context=0.5, points=2)
+    assert half.tolist() == [pytest.approx(1.9)]
+    # steps -0.5, 0.5 of h: starts 1.35 and 3.25; ends (backwards) 7.05 and 5.15
+    torch.testing.assert_close(x[:, 0], torch.tensor([[1.35, 3.25], [7.05, 5.15]], dtype=torch.float64))
+
+
+def test_a_second_step_reads_the_windows_around_the_first_steps_boundaries():
+    torch.manual_seed(0)
+    T = 30
+    head = BoundaryErrorHead(4, T, points=8, context=0.25)
+    features, proposals = torch.randn(2, 4, T), torch.tensor([[0, 3, 11], [1, 10, 26]])
+    one, scale = head(features, proposals)
+    two, scale2 = head(features, proposals, steps=2)
+    torch.testing.assert_close(scale2, scale)  # the loss's unit: the first step's reach
+    bounds = proposals[:, 1:].float() + one * T  # refined once, in snippets
+    x, half = boundary_windows(features, proposals[:, 0], bounds, 0.25, 8)
+    o = torch.tanh(head.net(x, torch.ones(4, 8, dtype=torch.bool))).view(2, -1).t()
+    expected = bounds + o * torch.stack([half, -half], 1)
+    torch.testing.assert_close(two, (expected - proposals[:, 1:]) / T)
+    assert not torch.allclose(one, two)
 
 
 def test_offsets_stay_within_the_window_and_scale_is_its_half_width():

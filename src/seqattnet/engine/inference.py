@@ -61,7 +61,7 @@ def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durat
     maps = model(features)
     candidates = decode_candidates(maps.start, maps.end, maps.confidence, peak_ratio=cfg.peak_ratio,
                                    max_candidates=cfg.max_candidates)
-    heads = model.heads(features, candidates.proposals)
+    heads = model.heads(features, candidates.proposals, cfg.refine_steps)
     scored = score_candidates(candidates, heads.offsets if cfg.refine else None, heads.class_log_probs,
                               model.temporal_scale, top_k_classes=cfg.top_k_classes)
     (segments, scores, labels), valid = _pad_by_video(scored.video_index, B, scored.segments_norm.float(),

@@ -20,29 +20,29 @@ from torch import nn
 from .heads import SequentialHead
 
 
-def boundary_windows(features: torch.Tensor, proposals: torch.Tensor, context: float,
+def boundary_windows(features: torch.Tensor, batch_index: torch.Tensor, bounds: torch.Tensor, context: float,
                      points: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Features around both boundaries of each proposal.
 
-    features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx), end exclusive.
+    features: Tensor[B, F, T]; batch_index: long Tensor[P]; bounds: Tensor[P, 2] (start, end) in snippets,
+    on the grid or between its lines (a refined proposal).
     Returns X: Tensor[2P, F, points] (the P start windows, then the P end windows read backwards) and
     half_width: Tensor[P], h in snippets. Position u (snippet units, column t centred on t + 0.5) is
     read by linear interpolation between columns; positions outside the video take the edge column.
     """
     B, Fdim, T = features.shape
-
-    b, start, end = proposals.unbind(1)
-    half = (context * (end - start).to(features.dtype)).clamp(min=1.0)  # (P,)
+    start, end = bounds.to(features.dtype).unbind(1)
+    half = (context * (end - start)).clamp(min=1.0)  # (P,)
     steps = (torch.arange(points, device=features.device, dtype=features.dtype) + 0.5) / points * 2 - 1  # (points,) in (-1, 1)
-    at_start = start[:, None].to(features.dtype) + half[:, None] * steps[None, :]  # (P, points): outside -> inside
-    at_end = end[:, None].to(features.dtype) - half[:, None] * steps[None, :]
+    at_start = start[:, None] + half[:, None] * steps[None, :]  # (P, points): outside -> inside
+    at_end = end[:, None] - half[:, None] * steps[None, :]
     pos = torch.cat([at_start, at_end]) - 0.5  # (2P, points) in column units
     lo = pos.floor().clamp(0, T - 1)
     frac = (pos - lo).clamp(0, 1).unsqueeze(-1)  # (2P, points, 1)
     lo = lo.long()
     hi = (lo + 1).clamp(max=T - 1)
     rows = features.transpose(1, 2).reshape(B * T, Fdim)  # (B*T, F)
-    base = (b * T).repeat(2)[:, None]  # (2P, 1)
+    base = (batch_index * T).repeat(2)[:, None]  # (2P, 1)
     x = rows[base + lo] * (1 - frac) + rows[base + hi] * frac  # (2P, points, F)
     return x.transpose(1, 2).contiguous(), half  # (2P, F, points), (P,)
 
@@ -50,8 +50,10 @@ def boundary_windows(features: torch.Tensor, proposals: torch.Tensor, context: f
 class BoundaryErrorHead(nn.Module):
     """(δs, δe) of each proposal from the windows around its boundaries; one network for both boundaries.
 
-    forward(features, proposals) -> offsets: Tensor[P, 2] in units of the video (refined u = u + δ, as the
-    paper's head) and scale: Tensor[P, 1], h / T, the largest offset the head can give (the loss's unit).
+    forward(features, proposals, steps) -> offsets: Tensor[P, 2] in units of the video (refined u = u + δ,
+    as the paper's head) and scale: Tensor[P, 1], h / T of the first step, the largest offset one step can
+    give (the loss's unit). With steps > 1 each step reads the windows around the boundaries the last one
+    refined (inference only; training runs one step).
     """
 
     def __init__(self, feature_dim: int, temporal_scale: int, *, points: int = 16, context: float = 0.25,
@@ -60,10 +62,15 @@ class BoundaryErrorHead(nn.Module):
         self.temporal_scale, self.points, self.context = temporal_scale, points, context
         self.net = SequentialHead(points, feature_dim, 1, attention)  # attention Linear(points, points)
 
-    def forward(self, features: torch.Tensor, proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: torch.Tensor, proposals: torch.Tensor,
+                steps: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] -> offsets Tensor[P, 2], scale Tensor[P, 1]."""
-        x, half = boundary_windows(features, proposals, self.context, self.points)  # (2P, F, points), (P,)
-        valid = torch.ones(x.shape[0], self.points, dtype=torch.bool, device=x.device)
-        out = torch.tanh(self.net(x, valid)).view(2, -1).t()  # (P, 2): towards the inside, in units of h
-        scale = (half / self.temporal_scale)[:, None]  # (P, 1)
-        return out * torch.tensor([1.0, -1.0], device=x.device, dtype=x.dtype) * scale, scale
+        grid = proposals[:, 1:].to(features.dtype)  # (P, 2) snippets
+        bounds, scale = grid, None
+        for _ in range(steps):
+            x, half = boundary_windows(features, proposals[:, 0], bounds, self.context, self.points)  # (2P, F, points)
+            valid = torch.ones(x.shape[0], self.points, dtype=torch.bool, device=x.device)
+            out = torch.tanh(self.net(x, valid)).view(2, -1).t()  # (P, 2): towards the inside, in units of h
+            bounds = bounds + out * torch.stack([half, -half], dim=1)
+            scale = (half / self.temporal_scale)[:, None] if scale is None else scale  # (P, 1)
+        return (bounds - grid) / self.temporal_scale, scale

@@ -67,14 +67,16 @@ class SeqAttNet(nn.Module):
         """features: Tensor[B, F, T] -> ProposalMaps (start, end: (B, T); confidence: (B, 2, D, T))."""
         return self.proposals(features)
 
-    def heads(self, features: torch.Tensor, proposals: torch.Tensor) -> HeadOutputs:
-        """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx).
+    def heads(self, features: torch.Tensor, proposals: torch.Tensor, refine_steps: int = 1) -> HeadOutputs:
+        """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx);
+        refine_steps: steps of the boundary head (each around the last refined boundaries; the paper's head
+        has one).
 
         Zero-padded proposals run in groups of similar length, each cut to its longest member
         (exactly the same outputs as one group of width T; see heads.py).
         """
         if self.boundary_head is not None:
-            offsets, scale = self.boundary_head(features, proposals)
+            offsets, scale = self.boundary_head(features, proposals, refine_steps)
             return HeadOutputs(offsets, self._classify(features, proposals, None)[1], scale)
         offsets, log_probs = self._classify(features, proposals, self.error_head)
         return HeadOutputs(offsets, log_probs)
