@@ -342,7 +342,7 @@ def _run_bench(args: argparse.Namespace) -> None:
     from .benchmark import Setting, format_report, measure
 
     if args.device == "cuda":
-        from .engine.build import resolve_device
+        from .devices import resolve_device
 
         resolve_device("cuda")
     report = measure(Setting(batch_size=args.batch_size, repeats=args.repeats), args.device, args.reference_batch)
@@ -425,7 +425,7 @@ def _add_detect(sub) -> None:
 
 
 def _run_detect(args: argparse.Namespace) -> None:
-    from .video.detect import detect_videos
+    from .pipeline import detect_videos
 
     _check_out(args.out)
     _check_out(args.report, folder=True, option="--report")

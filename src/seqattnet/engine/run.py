@@ -12,9 +12,10 @@ import torch
 
 from ..config import Config
 from ..data.dataset import grid_duration_s
+from ..devices import resolve_device
 from ..errors import InputError
 from ..structures import AnnotationSet, canonical_video_id
-from .build import build_model, load_ground_truth, resolve_device
+from .build import build_model, load_ground_truth
 from .checkpoint import load_model
 from .fit import train
 from .inference import Detections
