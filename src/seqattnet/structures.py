@@ -1,4 +1,4 @@
-"""Plain data shared by every stage: annotations of videos and segment overlap.
+"""Plain data shared by every stage: annotations of videos (segment overlap is in ops.py).
 
 Times at these edges are seconds (`*_s`); inside the model they are normalised or snippet units.
 """
@@ -66,17 +66,3 @@ class AnnotationSet:
     def class_index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.classes)}
 
-
-def segment_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Temporal IoU of every segment in `a` with every segment in `b`.
-
-    a: float[N, 2], b: float[M, 2] (start, end) -> float[N, M]. Segments of zero length give IoU 0
-    with everything they do not coincide with.
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
-    inter = np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    inter = np.clip(inter, 0.0, None)
-    union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
