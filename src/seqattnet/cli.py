@@ -246,7 +246,7 @@ def _add_predict(sub) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> None:
-    from .engine.inference import to_results, video_timing
+    from .structures import to_results, video_timing
     from .engine.run import plot_videos, predict_files
     from .evaluation import write_results
 

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError, counted
-from .structures import canonical_video_id
+from .structures import canonical_video_id, to_results, video_timing
 
 
 def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str | Path | None = None,
@@ -43,7 +43,6 @@ def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: 
             ground_truth, device: str, progress: bool, overrides: list[str]) -> list:
     from .data.annotations import read_annotations
     from .data.features import read_feature_meta
-    from .engine.inference import to_results, video_timing
     from .engine.run import predict_files
     from .evaluation import write_results
     from .video.extract import extract_features, find_videos

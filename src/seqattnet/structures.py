@@ -1,4 +1,6 @@
-"""Plain data shared by every stage: annotations of videos (segment overlap is in ops.py).
+"""Plain data shared by every stage: annotations of videos, detections and their result-JSON entries.
+
+Segment overlap is in ops.py.
 
 Times at these edges are seconds (`*_s`); inside the model they are normalised or snippet units.
 """
@@ -66,3 +68,29 @@ class AnnotationSet:
     def class_index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.classes)}
 
+
+@dataclass
+class Detections:
+    """Detections of one video, best first."""
+
+    video_id: str
+    segments_s: np.ndarray  # float64 (M, 2) seconds
+    scores: np.ndarray  # (M,)
+    labels: np.ndarray  # int64 (M,) class index
+    duration_s: float | None = None  # seconds the normalised segments were scaled to
+    fps: float | None = None  # frames per second that timed the snippets (None: rows already on the grid)
+
+    def to_results(self, classes: list[str]) -> list[dict]:
+        """Entries of the ActivityNet result JSON."""
+        return [{"label": classes[int(l)], "score": float(s), "segment": [float(a), float(b)]}
+                for (a, b), s, l in zip(self.segments_s, self.scores, self.labels)]
+
+
+def to_results(detections: list[Detections], classes: list[str]) -> dict[str, list[dict]]:
+    """{video: its entries of the ActivityNet result JSON} for `write_results`."""
+    return {d.video_id: d.to_results(classes) for d in detections}
+
+
+def video_timing(detections: list[Detections]) -> dict[str, dict]:
+    """{video: {"duration_s", "fps"}}: what turned each video's detections into seconds, for the result JSON."""
+    return {d.video_id: {"duration_s": d.duration_s, "fps": d.fps} for d in detections}

@@ -18,10 +18,10 @@ from ..evaluation.diagnosis import Diagnosis, diagnose
 from ..evaluation.protocols import resolve_tious
 from ..model import SeqAttNet
 from ..postprocess.fusion import fuse_class_scores, read_class_scores
-from ..structures import AnnotationSet
+from ..structures import AnnotationSet, to_results
 from .build import build_dataset, load_ground_truth
 from .checkpoint import load_model
-from .inference import predict_dataset, to_results
+from .inference import predict_dataset
 from .windowed import merge_windows
 
 

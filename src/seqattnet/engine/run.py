@@ -14,11 +14,10 @@ from ..config import Config
 from ..data.dataset import grid_duration_s
 from ..devices import resolve_device
 from ..errors import InputError
-from ..structures import AnnotationSet, canonical_video_id
+from ..structures import AnnotationSet, Detections, canonical_video_id
 from .build import build_model, load_ground_truth
 from .checkpoint import load_model
 from .fit import train
-from .inference import Detections
 
 
 def parameter_table(model: torch.nn.Module) -> dict[str, int]:
