@@ -27,6 +27,7 @@ STAGES = {
     "video": 6, "report": 6, "export": 6, "benchmark": 6,
     "pipeline": 7,
     "cli": 8,
+    "testing": 9,  # slow references for the tests and benchmarks: nothing in the package imports them
 }
 FORBIDDEN = {  # imports that the stage order alone would allow
     "evaluation": {"torch", "model", "labels", "losses", "engine"},  # mAP and AR need numpy and the results only

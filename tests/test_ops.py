@@ -3,13 +3,7 @@ import torch
 
 from seqattnet.labels import iou_matrix
 from seqattnet.ops import pair_iou, segment_iou
-
-
-def slow_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """The obvious definition, one pair at a time: overlap over the span both cover together."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
-    return inter / union if union > 0 else 0.0
+from seqattnet.testing.reference_eval import iou as slow_iou  # one pair at a time, in plain Python
 
 
 def random_segments(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -30,7 +24,7 @@ def test_segment_iou_hand_cases():
 def test_numpy_and_torch_iou_match_the_slow_reference():
     rng = np.random.default_rng(0)
     a, b = random_segments(rng, 40), random_segments(rng, 30)
-    slow = np.array([[slow_iou(x, y) for y in b] for x in a])
+    slow = np.array([[slow_iou(*x, *y) for y in b] for x in a])
     np.testing.assert_array_equal(segment_iou(a, b), slow)
     np.testing.assert_array_equal(pair_iou(a[:30], b), slow[np.arange(30), np.arange(30)])
     np.testing.assert_array_equal(iou_matrix(torch.from_numpy(a), torch.from_numpy(b)).numpy(), slow)
