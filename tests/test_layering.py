@@ -26,14 +26,14 @@ STAGES = {
     "engine": 5,
     "video": 6, "report": 6, "export": 6, "benchmark": 6,
     "pipeline": 7,
-    "cli": 8,
+    "cli": 8, "commands": 8,  # the parser and main; the subcommands it is built from
     "testing": 9,  # slow references for the tests and benchmarks: nothing in the package imports them
 }
 FORBIDDEN = {  # imports that the stage order alone would allow
     "evaluation": {"torch", "model", "labels", "losses", "engine"},  # mAP and AR need numpy and the results only
     "model": {"labels", "losses"},  # the model maps features to predictions and nothing else
 }
-ARGV_READERS = {"cli"}  # the one component that reads the command line
+ARGV_READERS = {"cli"}  # the one component that reads the command line (cli.py)
 
 
 def module_name(path: Path) -> str:
