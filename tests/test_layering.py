@@ -32,6 +32,8 @@ STAGES = {
 FORBIDDEN = {  # imports that the stage order alone would allow
     "evaluation": {"torch", "model", "labels", "losses", "engine"},  # mAP and AR need numpy and the results only
     "model": {"labels", "losses"},  # the model maps features to predictions and nothing else
+    "video": {"engine", "model", "report"},  # extraction writes the feature files the data stage reads
+    "report": {"engine", "model"},  # reports draw Detections and evaluation results, whatever made them
 }
 ARGV_READERS = {"cli"}  # the one component that reads the command line (cli.py)
 
@@ -102,17 +104,24 @@ def private_name(target: str) -> bool:
     return last.startswith("_") and not last.startswith("__")
 
 
-def reached(graph: dict[str, set[str]], start: str) -> dict[str, tuple[str, ...]]:
-    """Everything `start` imports, directly or through our other modules -> the path that gets there."""
+def forbidden_reach(graph: dict[str, set[str]], start: str, banned: set[str]) -> dict[str, tuple[str, ...]]:
+    """Banned component -> the shortest import path by which `start` reaches it, through modules of other
+    components only (a path through a sibling of `start` is reported at that sibling)."""
+    own, found = component(start), {}
     paths, todo = {start: (start,)}, [start]
-    while todo:
-        node = todo.pop()
+    while todo:  # breadth first: the first path found to a module is a shortest one
+        node = todo.pop(0)
         for target in sorted(graph.get(node, ())):
             module = next((m for m in (target, target.rsplit(".", 1)[0]) if m in graph), target)
-            if module not in paths:
-                paths[module] = paths[node] + (module,)
+            name = component(module).lstrip("!")
+            if module in paths or component(module) == own:
+                continue
+            paths[module] = paths[node] + (module,)
+            if name in banned:
+                found.setdefault(name, paths[module])
+            else:
                 todo.append(module)
-    return paths
+    return found
 
 
 def violations(graph: dict[str, set[str]], argv_readers: set[str]) -> list[str]:
@@ -131,11 +140,8 @@ def violations(graph: dict[str, set[str]], argv_readers: set[str]) -> list[str]:
                              f"{dst} (stage {STAGES[dst]})")
             elif private_name(b):
                 found.append(f"{a} imports {b}: a private name of another module; make it public or move it")
-        for module, path in reached(graph, a).items():
-            banned = component(module)
-            if banned.lstrip("!") in FORBIDDEN.get(src, ()) and banned != src:
-                found.append(f"{a} reaches {module} ({' -> '.join(path[1:])}): {src} must not import "
-                             f"{banned.lstrip('!')}")
+        for banned, path in forbidden_reach(graph, a, FORBIDDEN.get(src, set())).items():
+            found.append(f"{a} imports {' -> '.join(path[1:])}: {src} must not import {banned}")
     found += [f"cycle between packages: {' -> '.join(c)}" for c in cycles(component_edges(graph))]
     found += [f"{m} reads sys.argv: only {', '.join(sorted(ARGV_READERS))} may" for m in sorted(argv_readers)
               if component(m) not in ARGV_READERS]
@@ -193,17 +199,35 @@ def test_relative_imports_resolve_from_modules_and_packages():
     ({"seqattnet.evaluation.detection": {"torch"}}, set(), "evaluation must not import torch"),
     ({"seqattnet.evaluation.detection": {"seqattnet.model.heads"}}, set(), "evaluation must not import model"),
     ({"seqattnet.model.heads": {"seqattnet.losses"}}, set(), "model must not import losses"),
-    ({"seqattnet.report.html": {"seqattnet.video.decode"}, "seqattnet.video.detect": {"seqattnet.report"}}, set(),
-     "cycle between packages: report -> video -> report"),
+    ({"seqattnet.video.extract": {"seqattnet.engine.build"}}, set(), "video must not import engine"),
+    ({"seqattnet.labels": {"seqattnet.losses.x"}, "seqattnet.losses": {"seqattnet.labels"}}, set(),
+     "cycle between packages: labels -> losses -> labels"),
+    ({"seqattnet.video.detect": {"seqattnet.report"}}, set(), "video must not import report"),
     ({"seqattnet.benchmark": set()}, {"seqattnet.benchmark"}, "seqattnet.benchmark reads sys.argv"),
     ({"seqattnet.newthing": {"seqattnet.errors"}}, set(), "has no stage"),
     ({"seqattnet.data.windows": {"seqattnet.data.dataset._probe_rows"}}, set(), "a private name of another module"),
     ({"seqattnet.evaluation.results": {"seqattnet.data.features"}, "seqattnet.data.features": {"torch"}}, set(),
-     "seqattnet.evaluation.results reaches torch (seqattnet.data.features -> torch)"),
+     "seqattnet.evaluation.results imports seqattnet.data.features -> torch: evaluation must not import torch"),
 ])
 def test_each_rule_reports_what_breaks_it(graph, argv, message):
     found = violations(graph, argv)
     assert len(found) == 1 and message in found[0], found
+
+
+@pytest.mark.parametrize("importer, imported", [
+    ("seqattnet.video.extract", "seqattnet.engine.build"),  # resolve_device lives in devices.py
+    ("seqattnet.report.html", "seqattnet.engine.inference"),  # Detections lives in structures.py
+    ("seqattnet.video.decode", "seqattnet.report.html"),  # detect's composition lives in pipeline.py
+    ("seqattnet.data.windows", "seqattnet.data.dataset._probe_rows"),
+    ("seqattnet.evaluation.results", "seqattnet.data.features"),  # through it, torch
+    ("seqattnet.model.seqattnet", "seqattnet.losses"),
+    ("seqattnet.engine.run", "seqattnet.pipeline"),
+])
+def test_an_import_against_the_flow_added_to_the_package_fails(importer, imported):
+    graph, argv = package_graph()
+    assert importer in graph
+    graph[importer] = graph[importer] | {imported}
+    assert violations(graph, argv) != []
 
 
 def test_a_good_graph_passes():
