@@ -94,3 +94,11 @@ def to_results(detections: list[Detections], classes: list[str]) -> dict[str, li
 def video_timing(detections: list[Detections]) -> dict[str, dict]:
     """{video: {"duration_s", "fps"}}: what turned each video's detections into seconds, for the result JSON."""
     return {d.video_id: {"duration_s": d.duration_s, "fps": d.fps} for d in detections}
+
+
+def detections_from_results(results: dict[str, list[dict]], classes: list[str]) -> list[Detections]:
+    """The inverse of `to_results`: {video: result-JSON entries} -> one Detections per video, in entry order."""
+    index = {c: i for i, c in enumerate(classes)}
+    return [Detections(vid, np.array([p["segment"] for p in preds], dtype=np.float64).reshape(-1, 2),
+                       np.array([p["score"] for p in preds]), np.array([index[p["label"]] for p in preds], dtype=np.int64))
+            for vid, preds in results.items()]
