@@ -46,7 +46,7 @@ test-core: setup browser
 	$(BIN)/python -m pytest
 
 test-video: setup-video browser
-	$(VIDEO_BIN)/python -m pytest tests/video
+	$(VIDEO_BIN)/python -m pytest tests/video tests/report/test_html.py tests/test_pipeline.py
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -5,7 +5,7 @@ The problem is bench_evaluation.py's: the real ActivityNet v1.3 validation groun
 predictions per video. Timed: `diagnose` in memory, and the whole `seqattnet diagnose` command (read
 both files, analyse, draw the pictures, write report.html and diagnosis.json).
 
-The reference (benchmarks/reference_diagnosis.py: DETAD's analyses one prediction at a time in plain
+The reference (seqattnet/testing/reference_diagnosis.py: DETAD's analyses one prediction at a time in plain
 Python) would take far too long on all videos: it is timed on a fixed share of the videos and
 extrapolated linearly. Its loops over a video's or a class's instances grow with the number of videos,
 so the linear extrapolation understates its full time, and the printed ratio is a lower bound.
@@ -26,13 +26,13 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import reference_diagnosis  # noqa: E402
 from bench_evaluation import prepare, share_of, timed  # noqa: E402
 
 from seqattnet.evaluation import TIOUS, write_results  # noqa: E402
 from seqattnet.evaluation.characteristics import BINS  # noqa: E402
 from seqattnet.evaluation.diagnosis import diagnose  # noqa: E402
 from seqattnet.report.diagnosis import diagnose_command  # noqa: E402
+from seqattnet.testing import reference_diagnosis  # noqa: E402
 
 BUDGET_S = 15.0  # the whole command on this problem
 

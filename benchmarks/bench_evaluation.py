@@ -6,7 +6,7 @@ random but shaped like real ones, seeded: 100 per video, segments uniform within
 uniform, each labelled with the video's ground-truth class 9 times in 10 (else a random class), so most
 predictions contest their video's instances as a real detector's do.
 
-The reference (benchmarks/reference_eval.py: the official algorithm one prediction at a time, without
+The reference (seqattnet/testing/reference_eval.py: the official algorithm one prediction at a time, without
 pandas) would take minutes on all videos: it is timed on a fixed fraction of the videos and
 extrapolated linearly (its cost per prediction does not depend on the number of videos).
 
@@ -28,14 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from seqattnet.data.annotations import read_annotations
+from seqattnet.evaluation import TIOUS, evaluate_detection, evaluate_proposals, write_results
+from seqattnet.evaluation.command import evaluate_json_command
+from seqattnet.files import load_json
+from seqattnet.testing import reference_eval
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import reference_eval  # noqa: E402
-
-from seqattnet.data.annotations import load_json, read_annotations  # noqa: E402
-from seqattnet.evaluation import TIOUS, evaluate_detection, evaluate_proposals, write_results  # noqa: E402
-from seqattnet.evaluation.command import evaluate_json_command  # noqa: E402
-
 SHARED = HERE.parent.parent / "shared" / "data" / "activitynet"  # ../shared beside the repository root
 
 

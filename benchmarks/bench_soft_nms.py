@@ -1,5 +1,5 @@
 """Speed of batched Soft-NMS: 4,728 videos (ActivityNet validation) x 5,000 candidates down to 100 each,
-against BMN's per-video Python loop (benchmarks/reference_soft_nms.py).
+against BMN's per-video Python loop (seqattnet/testing/reference_soft_nms.py).
 
 Candidates are shaped like a BM confidence map's: 5,000 of the 5,050 cells [s, e) with 0 <= s < e <= 100
 on the T = 100 grid, normalised to [0, 1], with uniform random scores (seeded). Options are the paper's
@@ -23,11 +23,8 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from reference_soft_nms import soft_nms_loop  # noqa: E402
-
-from seqattnet.postprocess import batched_soft_nms  # noqa: E402
+from seqattnet.postprocess import batched_soft_nms
+from seqattnet.testing.reference_soft_nms import soft_nms_loop
 
 OPTIONS = dict(method="gaussian", sigma=0.4, adaptive=(0.5, 0.9), top_k=100)
 

@@ -1,6 +1,8 @@
+import json
+
 import torch
 
-from seqattnet.benchmark import Setting, flops_per_video, format_report, run_one
+from seqattnet.benchmark import WORKER, Setting, flops_per_video, format_report, run_one
 
 TINY = Setting(temporal_scale=16, feature_dim=8, num_classes=3, batch_size=2, repeats=1)
 
@@ -10,6 +12,12 @@ def test_run_one_reports_time_memory_and_flops_for_both_paths():
         for mode in ("infer", "train"):
             row = run_one(TINY, path, mode, torch.device("cpu"))
             assert row["ms_per_video"] > 0 and row["peak_mem_mb"] > 0 and row["flops_per_video"] > 0
+
+
+def test_the_worker_code_runs_one_measurement_and_prints_it(capsys):
+    exec(WORKER.format("fast", "infer", "cpu", json.dumps(TINY.__dict__)), {})  # what `measure` runs with -c
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["ms_per_video"] > 0 and row["flops_per_video"] > 0
 
 
 def test_fast_path_needs_fewer_flops_and_training_costs_more_than_inference():

@@ -114,6 +114,15 @@ def flops_per_video(setting: Setting, path: str, mode: str) -> float:
     return flops
 
 
+# One measurement in a fresh interpreter: the arguments are written into the code as Python literals.
+WORKER = "from seqattnet.benchmark import worker; worker({!r}, {!r}, {!r}, {!r})"
+
+
+def worker(path: str, mode: str, device: str, setting_json: str) -> None:
+    """Run one measurement and print its result as the last line of JSON, which `measure` reads."""
+    print(json.dumps(run_one(Setting(**json.loads(setting_json)), path, mode, torch.device(device))))
+
+
 def measure(setting: Setting, device: str = "cpu", reference_batch: int | None = None) -> dict:
     """Fast and reference paths, inference and training, each in its own subprocess, and the ratios.
 
@@ -124,8 +133,8 @@ def measure(setting: Setting, device: str = "cpu", reference_batch: int | None =
     for path in ("fast", "reference"):
         batch = setting.batch_size if path == "fast" else (reference_batch or (setting.batch_size if device == "cuda" else 2))
         for mode in ("infer", "train"):
-            args = [sys.executable, "-m", "seqattnet.benchmark", "--worker", path, mode, device,
-                    json.dumps({**setting.__dict__, "batch_size": batch})]
+            setting_json = json.dumps({**setting.__dict__, "batch_size": batch})
+            args = [sys.executable, "-c", WORKER.format(path, mode, device, setting_json)]
             done = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy())
             if done.returncode != 0:
                 raise RuntimeError(f"benchmark worker {path} {mode} failed:\n{done.stderr[-2000:]}")
@@ -178,8 +187,3 @@ def format_report(r: dict) -> str:
         f"inference: {r['videos_per_s_infer']:.1f} videos/s",
     ]
     return "\n".join(lines)
-
-
-if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--worker":
-    _, _, path_, mode_, device_, setting_ = sys.argv
-    print(json.dumps(run_one(Setting(**json.loads(setting_)), path_, mode_, torch.device(device_))))

@@ -1,7 +1,8 @@
 """Typed configuration: dataclasses loaded from YAML (shipped or a path) with `key=value` overrides.
 
 Only `build_*` functions and `from_config` constructors read these; everything else takes explicit
-arguments. Every default below is the paper's or READING.md's ActivityNet choice unless it says otherwise.
+arguments. Every default below is the paper's ActivityNet choice (where the paper leaves one open, the
+reading docs/model.md describes) unless it says otherwise.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class ModelConfig:
 @dataclass
 class LabelConfig:
     regions: Literal["paper", "bmn"] = "paper"  # boundary regions: paper (Eqs. 2-6, d/10) or bmn (t +- 1.5/T)
-    class_iou: float = 0.0  # > 0: candidate cells with IoU >= this also train the class head (0.7 in READING)
+    class_iou: float = 0.0  # > 0: candidate cells with IoU >= this also train the class head (0.7 in docs/model.md)
     error_iou: float = 0.5  # cells with IoU >= this train the error head
     error_per_video: int = 16  # cells sampled per video for the error head
     error_rows: Literal["cells", "jitter"] = "cells"  # error head's rows: random cells with IoU >= error_iou
@@ -72,7 +73,7 @@ class LossConfig:
 class InferenceConfig:
     peak_ratio: float = 0.5  # a boundary is a candidate where it is a local peak or above this x max (BMN)
     max_candidates: int = 100  # candidates (by proposal confidence) sent to the heads
-    top_k_classes: int = 1  # classes kept per candidate (READING: 1, config 2)
+    top_k_classes: int = 1  # classes kept per candidate, each scored S = P x Cscore_c (Sec. 3.6)
     refine: bool = True  # apply the error head's offsets
     refine_steps: int = 1  # boundary head ("boundaries"): refinement steps, each around the last refined boundaries
     soft_nms_sigma: float = 0.4  # Gaussian decay exp(-iou^2 / sigma) (BMN's alpha)

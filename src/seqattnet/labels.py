@@ -60,7 +60,11 @@ def cell_segments(temporal_scale: int, max_duration: int) -> torch.Tensor:
 
 
 def iou_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of segments a: Tensor[..., 2] with b: Tensor[K, 2] -> Tensor[..., K]."""
+    """IoU of segments a: Tensor[..., 2] with b: Tensor[K, 2] -> Tensor[..., K].
+
+    The torch form of `ops.segment_iou`, for targets built on the model's device; both are checked against
+    one slow reference in tests/test_ops.py.
+    """
     a_lo, a_hi = a[..., 0, None], a[..., 1, None]
     inter = (torch.minimum(a_hi, b[:, 1]) - torch.maximum(a_lo, b[:, 0])).clamp(min=0)
     union = (a_hi - a_lo) + (b[:, 1] - b[:, 0]) - inter

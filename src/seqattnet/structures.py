@@ -1,4 +1,6 @@
-"""Plain data shared by every stage: annotations of videos and segment overlap.
+"""Plain data shared by every stage: annotations of videos, detections and their result-JSON entries.
+
+Segment overlap is in ops.py.
 
 Times at these edges are seconds (`*_s`); inside the model they are normalised or snippet units.
 """
@@ -67,16 +69,36 @@ class AnnotationSet:
         return {name: i for i, name in enumerate(self.classes)}
 
 
-def segment_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Temporal IoU of every segment in `a` with every segment in `b`.
+@dataclass
+class Detections:
+    """Detections of one video, best first."""
 
-    a: float[N, 2], b: float[M, 2] (start, end) -> float[N, M]. Segments of zero length give IoU 0
-    with everything they do not coincide with.
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
-    inter = np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    inter = np.clip(inter, 0.0, None)
-    union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
+    video_id: str
+    segments_s: np.ndarray  # float64 (M, 2) seconds
+    scores: np.ndarray  # (M,)
+    labels: np.ndarray  # int64 (M,) class index
+    duration_s: float | None = None  # seconds the normalised segments were scaled to
+    fps: float | None = None  # frames per second that timed the snippets (None: rows already on the grid)
+
+    def to_results(self, classes: list[str]) -> list[dict]:
+        """Entries of the ActivityNet result JSON."""
+        return [{"label": classes[int(l)], "score": float(s), "segment": [float(a), float(b)]}
+                for (a, b), s, l in zip(self.segments_s, self.scores, self.labels)]
+
+
+def to_results(detections: list[Detections], classes: list[str]) -> dict[str, list[dict]]:
+    """{video: its entries of the ActivityNet result JSON} for `write_results`."""
+    return {d.video_id: d.to_results(classes) for d in detections}
+
+
+def video_timing(detections: list[Detections]) -> dict[str, dict]:
+    """{video: {"duration_s", "fps"}}: what turned each video's detections into seconds, for the result JSON."""
+    return {d.video_id: {"duration_s": d.duration_s, "fps": d.fps} for d in detections}
+
+
+def detections_from_results(results: dict[str, list[dict]], classes: list[str]) -> list[Detections]:
+    """The inverse of `to_results`: {video: result-JSON entries} -> one Detections per video, in entry order."""
+    index = {c: i for i, c in enumerate(classes)}
+    return [Detections(vid, np.array([p["segment"] for p in preds], dtype=np.float64).reshape(-1, 2),
+                       np.array([p["score"] for p in preds]), np.array([index[p["label"]] for p in preds], dtype=np.int64))
+            for vid, preds in results.items()]

@@ -7,12 +7,9 @@ import pytest
 import torch
 
 from seqattnet.cli import main
+from tiny_runs import TINY_RUN, as_sets
 
-TINY = ["--set", "data.synthetic_train=24", "--set", "data.synthetic_val=8", "--set", "data.synthetic_classes=4",
-        "--set", "model.num_classes=4", "--set", "model.feature_dim=16", "--set", "model.temporal_scale=16",
-        "--set", "model.max_duration=16", "--set", "model.base_channels=16", "--set", "model.bm_channels=16",
-        "--set", "model.map_channels=8", "--set", "model.num_samples=8", "--set", "train.epochs=1",
-        "--set", "train.batch_size=8"]
+TINY = as_sets([*TINY_RUN, "train.epochs=1"])
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,12 @@ import torch
 
 from seqattnet.cli import main
 from seqattnet.engine import fit as fit_module
+from tiny_runs import TINY_RUN, as_sets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import seeds  # noqa: E402
 
-TINY = ["--set", "data.synthetic_train=24", "--set", "data.synthetic_val=8", "--set", "data.synthetic_classes=4",
-        "--set", "model.num_classes=4", "--set", "model.feature_dim=16", "--set", "model.temporal_scale=16",
-        "--set", "model.max_duration=16", "--set", "model.base_channels=16", "--set", "model.bm_channels=16",
-        "--set", "model.map_channels=8", "--set", "model.num_samples=8", "--set", "train.batch_size=8",
-        "--set", "train.epochs=1", "--set", "train.num_threads=1"]
+TINY = as_sets([*TINY_RUN, "train.epochs=1", "train.num_threads=1"])
 
 
 class FakeWriter:

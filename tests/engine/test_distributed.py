@@ -18,11 +18,9 @@ from seqattnet.data.dataset import collate
 from seqattnet.engine.build import build_dataset, build_model, load_ground_truth
 from seqattnet.engine.distributed import DistInfo, init_distributed, mean_over_processes, wrap_model
 from seqattnet.engine.train import training_loss
+from tiny_runs import TINY_RUN
 
-TINY = ["data.synthetic_train=24", "data.synthetic_val=8", "data.synthetic_classes=4", "model.num_classes=4",
-        "model.feature_dim=16", "model.temporal_scale=16", "model.max_duration=16", "model.base_channels=16",
-        "model.bm_channels=16", "model.map_channels=8", "model.num_samples=8", "train.batch_size=8",
-        "train.epochs=2", "train.num_threads=1"]
+TINY = [*TINY_RUN, "train.epochs=2", "train.num_threads=1"]
 MAP_TOLERANCE = 0.02  # absolute average mAP: the processes see other data orders and target samples
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from seqattnet.config import InferenceConfig
-from seqattnet.engine.inference import detect, to_results
+from seqattnet.engine.inference import detect
+from seqattnet.structures import to_results
 from seqattnet.evaluation import evaluate_detection
 from seqattnet.model import SeqAttNet
 from seqattnet.structures import AnnotationSet, VideoAnnotation

@@ -11,7 +11,8 @@ import torch
 from seqattnet.config import Config, apply_override
 from seqattnet.data.dataset import Batch
 from seqattnet.engine.build import build_model, build_optimizer
-from seqattnet.engine.inference import detect, to_results
+from seqattnet.engine.inference import detect
+from seqattnet.structures import to_results
 from seqattnet.engine.train import training_loss
 from seqattnet.evaluation import evaluate_detection
 from seqattnet.structures import AnnotationSet, VideoAnnotation

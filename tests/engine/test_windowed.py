@@ -8,7 +8,7 @@ import pytest
 from seqattnet.cli import main
 from seqattnet.config import InferenceConfig
 from seqattnet.data.windows import Window, window_geometry
-from seqattnet.engine.inference import Detections
+from seqattnet.structures import Detections
 from seqattnet.engine.windowed import merge_windows, to_video_seconds
 
 

@@ -1,15 +1,10 @@
-"""Shared helpers for the evaluation tests: tiny ground truths built in code, and the slow reference."""
-
-import sys
-from pathlib import Path
+"""Shared helpers for the evaluation tests: tiny ground truths built in code (the slow reference is
+seqattnet.testing.reference_eval, which the benchmarks time too)."""
 
 import numpy as np
 import pytest
 
 from seqattnet.structures import AnnotationSet, VideoAnnotation
-
-# The slow, direct implementation of the official algorithms lives with the benchmarks (one copy).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 
 def build_ground_truth(videos: dict, subset: str = "validation", classes=None) -> AnnotationSet:

@@ -5,12 +5,12 @@ Half of the predictions are jittered copies of instances, so that matches and co
 """
 
 import numpy as np
-import reference_eval as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqattnet.evaluation import evaluate_detection, evaluate_proposals
 from seqattnet.structures import AnnotationSet, VideoAnnotation
+from seqattnet.testing import reference_eval as ref
 
 
 def random_case(seed: int, n_videos: int, n_classes: int, max_instances: int, max_predictions: int):

@@ -1,5 +1,5 @@
 """DETAD's analyses: hand-built cases with known answers, and random cases against the slow, direct
-implementation in benchmarks/reference_diagnosis.py."""
+implementation in seqattnet/testing/reference_diagnosis.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import reference_diagnosis as ref
 
 from seqattnet.errors import InputError
 from seqattnet.evaluation import TIOUS, evaluate_detection
@@ -15,6 +14,7 @@ from seqattnet.evaluation.characteristics import BINS, bin_index
 from seqattnet.evaluation.diagnosis import diagnose
 from seqattnet.evaluation.false_positives import ERROR_TYPES, error_types
 from seqattnet.structures import AnnotationSet, VideoAnnotation
+from seqattnet.testing import reference_diagnosis as ref
 
 
 def hand_case():

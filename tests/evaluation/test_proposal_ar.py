@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-import reference_eval as ref  # benchmarks/, put on sys.path by conftest.py
+from seqattnet.testing import reference_eval as ref
 
 from seqattnet.evaluation import evaluate_proposals, format_proposal_table
 from seqattnet.evaluation.proposal import exact_proposal_counts, proposal_counts

@@ -1,16 +1,12 @@
 """Soft-NMS against a slow per-candidate loop (BMN's), and hand-computed cases."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from seqattnet.postprocess import batched_soft_nms, soft_nms
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from reference_soft_nms import soft_nms_loop  # noqa: E402
+from seqattnet.testing.reference_soft_nms import soft_nms_loop
 
 OPTIONS = [
     dict(),  # Gaussian, sigma 0.4, every overlap decays

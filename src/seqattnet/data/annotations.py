@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -18,42 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..files import load_json, open_text
 from ..structures import AnnotationSet, VideoAnnotation, canonical_video_id
-
-
-def open_text(path: str | Path):
-    """Open a text file, transparently un-gzipping `*.gz`."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError.at(path, "file not found")
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    """json's object_pairs_hook: a key twice in one object (json.load keeps the last) is an error."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
-    return out
-
-
-def load_json(path: str | Path) -> Any:
-    """A JSON file (or `.json.gz`); a key given twice in one object, such as a video, is refused."""
-    with open_text(path) as f:
-        try:
-            return json.load(f, object_pairs_hook=_unique_keys)
-        except _DuplicateKey as e:
-            raise InputError.at(path, f"key {e.args[0]!r} appears twice in one object (a JSON reader keeps only "
-                                "the last); remove or rename one") from None
-        except json.JSONDecodeError as e:
-            raise InputError.at(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-        except (OSError, UnicodeDecodeError) as e:  # a corrupt .gz, or bytes that are not UTF-8
-            raise InputError.at(path, f"cannot read the file ({e})") from None
 
 
 def read_annotations(path: str | Path, info_csv: str | Path | None = None) -> AnnotationSet:

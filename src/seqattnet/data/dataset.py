@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..files import atomic_write
 from ..structures import AnnotationSet, VideoAnnotation
 from .features import (
     HDF5_SUFFIXES,
@@ -27,6 +28,7 @@ from .features import (
     find_feature_file,
     hdf5_node,
     open_hdf5,
+    probe_rows,
     read_feature_file,
     read_feature_meta,
     read_hdf5_features,
@@ -254,7 +256,7 @@ class VideoDataset(torch.utils.data.Dataset):
             names = [self.file_pattern.format(video_id=v) for v in (f"v_{truth.video_id}", truth.video_id)]
             raise InputError.at(self.feature_dir, f"feature file not found (tried {' and '.join(names)})", video=truth.video_id)
         self.spec.check_meta(read_feature_meta(path), path, video=truth.video_id)
-        return self._check_rows(path, truth, _probe_rows(path, truth.video_id, self.spec.feature_dim))
+        return self._check_rows(path, truth, probe_rows(path, truth.video_id, self.spec.feature_dim))
 
     def _check_hdf5(self, truth: _Truth, h5_file) -> Path:
         shape = hdf5_node(h5_file, self.feature_dir, truth.video_id).shape  # no data read
@@ -323,18 +325,14 @@ class VideoDataset(torch.utils.data.Dataset):
         return True
 
     def _write_cache(self, cache_path: Path) -> np.ndarray:
-        """Rescale every video into cache_path [N, F, T], via a temporary file and os.replace."""
+        """Rescale every video into cache_path [N, F, T], via a temporary file and os.replace (atomic_write)."""
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         index_path = _index_path(cache_path)
         index_path.unlink(missing_ok=True)  # an index never describes a grid other than its own
         shape = (len(self), self.spec.feature_dim, self.temporal_scale)
         for path, write in ((cache_path, self._write_grid), (index_path, self._write_index)):
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            try:
+            with atomic_write(path, prefix=f".{path.name}.") as tmp:
                 write(tmp, shape)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
         return np.load(cache_path, mmap_mode="r")
 
     def _write_grid(self, tmp: Path, shape: tuple[int, int, int]) -> None:
@@ -374,15 +372,3 @@ def fit_segment(start: float, end: float, duration: float, tolerance_s: float) -
 
 def _index_path(cache_path: Path) -> Path:
     return cache_path.with_name(cache_path.name + ".index.json")
-
-
-def _probe_rows(path: Path, video: str, feature_dim: int) -> int:
-    """Rows of a feature file, checked for shape. A .npy is only opened (header), others are read."""
-    if path.suffix.lower() != ".npy":
-        return read_feature_file(path, expected_dim=feature_dim, video=video).shape[0]
-    try:
-        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
-    except (OSError, ValueError, EOFError) as e:
-        raise InputError.at(path, f"cannot read the features ({type(e).__name__}: {e})", video=video) from None
-    check_shape(shape, path, video=video, expected_dim=feature_dim)
-    return shape[0]

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..files import atomic_write
 from ..structures import canonical_video_id
 
 FEATURE_SUFFIXES = (".npy", ".npz", ".pt", ".csv")
@@ -124,6 +125,18 @@ def read_feature_file(path: str | Path, *, expected_dim: int | None = None, vide
     return check_features(raw, path, video=video, expected_dim=expected_dim)
 
 
+def probe_rows(path: Path, video: str, feature_dim: int) -> int:
+    """Rows of a feature file, checked for shape. A .npy is only opened (header), others are read."""
+    if path.suffix.lower() != ".npy":
+        return read_feature_file(path, expected_dim=feature_dim, video=video).shape[0]
+    try:
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    except (OSError, ValueError, EOFError) as e:
+        raise InputError.at(path, f"cannot read the features ({type(e).__name__}: {e})", video=video) from None
+    check_shape(shape, path, video=video, expected_dim=feature_dim)
+    return shape[0]
+
+
 def write_feature_file(path: str | Path, features: np.ndarray, meta: dict) -> Path:
     """One video's features float[n_snippets, F] and how they were made, as `.npz` ("features", "meta").
 
@@ -131,20 +144,11 @@ def write_feature_file(path: str | Path, features: np.ndarray, meta: dict) -> Pa
     by `read_feature_meta`. Written to a temporary file, then renamed: a crash leaves no partial file.
     """
     import json
-    import os
-
-    from ..files import temporary_file
 
     path = Path(path)
     features = check_features(features, path)
-    fd, tmp = temporary_file(path, prefix=path.name + ".", suffix=".tmp.npz")
-    os.close(fd)
-    try:
+    with atomic_write(path, suffix=".tmp.npz") as tmp:
         np.savez(tmp, features=features, meta=np.array(json.dumps(meta, sort_keys=True)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -21,8 +21,8 @@ import torch
 
 from ..errors import InputError
 from ..structures import AnnotationSet
-from .dataset import FeatureSpec, VideoDataset, VideoSample, _probe_rows
-from .features import HDF5_SUFFIXES, read_feature_file
+from .dataset import FeatureSpec, VideoDataset, VideoSample
+from .features import HDF5_SUFFIXES, probe_rows, read_feature_file
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class WindowDataset(VideoDataset):
 
     def _check_file(self, truth) -> Path:
         path = super()._check_file(truth)
-        self._rows[truth.video_id] = _probe_rows(path, truth.video_id, self.spec.feature_dim)
+        self._rows[truth.video_id] = probe_rows(path, truth.video_id, self.spec.feature_dim)
         return path
 
     def _add_windows(self, v: int, truth, overlap: float, min_fraction: float) -> None:

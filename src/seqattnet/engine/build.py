@@ -10,18 +10,10 @@ from ..config import Config
 from ..data.annotations import read_annotations, read_class_names
 from ..data.dataset import FeatureSpec, VideoDataset
 from ..data.windows import WindowDataset
+from ..devices import resolve_device  # noqa: F401  (its home is devices.py; importable from here as before)
 from ..errors import InputError, counted
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
-
-
-def resolve_device(name: str, option: str = "--device") -> torch.device:
-    """"auto", "cpu" or "cuda" -> torch.device; `option` (the flag or config key it came from) names it in errors."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError.at(option, "CUDA was asked for but torch sees no GPU; use cpu or auto")
-    return torch.device(name)
 
 
 def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:

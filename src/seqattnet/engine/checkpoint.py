@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import re
@@ -17,7 +16,7 @@ from .. import __version__
 from ..config import Config, apply_overrides, config_from_dict, to_dict
 from ..data.dataset import FeatureSpec
 from ..errors import InputError
-from ..files import temporary_file
+from ..files import atomic_write
 from ..model import SeqAttNet
 
 
@@ -83,14 +82,8 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, class
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": rng_states(generator),
     }
-    fd, tmp = temporary_file(path, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from ..config import Config
 from ..data.dataset import collate
+from ..devices import resolve_device
 from ..errors import InputError, counted
 from ..evaluation import (DetectionMetrics, ProposalMetrics, evaluate_detection, evaluate_proposals,
                           format_detection_table, format_proposal_table)
@@ -17,10 +18,10 @@ from ..evaluation.diagnosis import Diagnosis, diagnose
 from ..evaluation.protocols import resolve_tious
 from ..model import SeqAttNet
 from ..postprocess.fusion import fuse_class_scores, read_class_scores
-from ..structures import AnnotationSet
-from .build import build_dataset, load_ground_truth, resolve_device
+from ..structures import AnnotationSet, to_results
+from .build import build_dataset, load_ground_truth
 from .checkpoint import load_model
-from .inference import predict_dataset, to_results
+from .inference import predict_dataset
 from .windowed import merge_windows
 
 

@@ -16,11 +16,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ..config import Config, apply_overrides, config_from_dict, save_config
 from ..data.dataset import collate
+from ..devices import resolve_device
 from ..errors import InputError
 from ..evaluation import write_results
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
-from .build import build_dataset, build_model, build_optimizer, ensure_synthetic_data, load_ground_truth, resolve_device
+from .build import build_dataset, build_model, build_optimizer, ensure_synthetic_data, load_ground_truth
 from .checkpoint import read_checkpoint, restore_rng_states, save_checkpoint
 from .distributed import (DistInfo, cleanup, init_distributed, local_batch_size, main_first, mean_over_processes,
                           wrap_model)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -12,23 +9,7 @@ from ..config import InferenceConfig
 from ..model import SeqAttNet
 from ..postprocess.decode import decode_candidates, score_candidates
 from ..postprocess.soft_nms import batched_soft_nms
-
-
-@dataclass
-class Detections:
-    """Detections of one video, best first."""
-
-    video_id: str
-    segments_s: np.ndarray  # float64 (M, 2) seconds
-    scores: np.ndarray  # (M,)
-    labels: np.ndarray  # int64 (M,) class index
-    duration_s: float | None = None  # seconds the normalised segments were scaled to
-    fps: float | None = None  # frames per second that timed the snippets (None: rows already on the grid)
-
-    def to_results(self, classes: list[str]) -> list[dict]:
-        """Entries of the ActivityNet result JSON."""
-        return [{"label": classes[int(l)], "score": float(s), "segment": [float(a), float(b)]}
-                for (a, b), s, l in zip(self.segments_s, self.scores, self.labels)]
+from ..structures import Detections, to_results, video_timing  # noqa: F401  (importable from here as before)
 
 
 def _pad_by_video(video_index: torch.Tensor, num_videos: int,
@@ -87,12 +68,3 @@ def predict_dataset(model: SeqAttNet, loader, cfg: InferenceConfig, device: torc
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         out.extend(detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms))
     return out
-
-
-def to_results(detections: list[Detections], classes: list[str]) -> dict[str, list[dict]]:
-    return {d.video_id: d.to_results(classes) for d in detections}
-
-
-def video_timing(detections: list[Detections]) -> dict[str, dict]:
-    """{video: {"duration_s", "fps"}}: what turned each video's detections into seconds, for the result JSON."""
-    return {d.video_id: {"duration_s": d.duration_s, "fps": d.fps} for d in detections}

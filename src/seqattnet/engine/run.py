@@ -12,12 +12,12 @@ import torch
 
 from ..config import Config
 from ..data.dataset import grid_duration_s
+from ..devices import resolve_device
 from ..errors import InputError
-from ..structures import AnnotationSet, canonical_video_id
-from .build import build_model, load_ground_truth, resolve_device
+from ..structures import AnnotationSet, Detections, canonical_video_id, detections_from_results
+from .build import build_model, load_ground_truth
 from .checkpoint import load_model
 from .fit import train
-from .inference import Detections
 
 
 def parameter_table(model: torch.nn.Module) -> dict[str, int]:
@@ -151,13 +151,6 @@ def plot_videos(detections: list[Detections], classes: list[str], out_dir: str |
                       classes=classes)
         paths.append(path)
     return paths
-
-
-def detections_from_results(results: dict[str, list[dict]], classes: list[str]) -> list[Detections]:
-    index = {c: i for i, c in enumerate(classes)}
-    return [Detections(vid, np.array([p["segment"] for p in preds], dtype=np.float64).reshape(-1, 2),
-                       np.array([p["score"] for p in preds]), np.array([index[p["label"]] for p in preds], dtype=np.int64))
-            for vid, preds in results.items()]
 
 
 def demo(cfg: Config, out_dir: str | Path, *, plots: int = 4, progress: bool = True) -> dict:

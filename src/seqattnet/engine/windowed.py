@@ -12,7 +12,7 @@ import torch
 from ..config import InferenceConfig
 from ..data.windows import Window
 from ..postprocess.soft_nms import soft_nms
-from .inference import Detections
+from ..structures import Detections
 
 
 def merge_windows(detections: list[Detections], windows: dict[str, Window], cfg: InferenceConfig,

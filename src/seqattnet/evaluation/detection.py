@@ -20,6 +20,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from ..errors import InputError, counted
+from ..ops import pair_iou
 from ..structures import AnnotationSet, canonical_video_id
 from .protocols import TIOUS
 from .results import FlatPredictions, flatten_predictions
@@ -208,14 +209,6 @@ def pairs_in_ranges(
         offset = np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c)
         yield owner, lo[owner] + offset
         start = stop
-
-
-def pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """tIoU of a[i] with b[i]: float64[S, 2] each -> float64[S]; 0 where the union is empty."""
-    inter = np.clip(np.minimum(a[:, 1], b[:, 1]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
-    union = (a[:, 1] - a[:, 0]) + (b[:, 1] - b[:, 0]) - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
 
 
 def _candidate_pairs(lo, hi, gt_order, gt_segments, segments, min_tiou):

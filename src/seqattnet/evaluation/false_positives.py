@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detection import GroundTruthArrays, RankedPredictions, average_precision, pair_iou, pairs_in_ranges
+from ..ops import pair_iou
+from .detection import GroundTruthArrays, RankedPredictions, average_precision, pairs_in_ranges
 
 ERROR_TYPES = ("true positive", "double detection", "wrong label", "localization", "confusion", "background")
 TRUE_POSITIVE, DOUBLE, WRONG_LABEL, LOCALIZATION, CONFUSION, BACKGROUND = range(6)

@@ -20,6 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
+from ..ops import pair_iou
 from ..structures import AnnotationSet
 from .detection import GroundTruthArrays, pairs_in_ranges
 from .results import FlatPredictions, flatten_predictions
@@ -165,11 +166,7 @@ def _first_hits(gt: GroundTruthArrays, flat: FlatPredictions, tious: np.ndarray)
     first_hit = np.full((len(gt.label), len(tious)), never, dtype=np.int64)
     lo = video_start[gt.video]
     for owner, j in pairs_in_ranges(lo, lo + per_video[gt.video], limit=1 << 19):
-        a, b = gt.segments_s[owner], prop_segments[j]
-        inter = np.clip(np.minimum(a[:, 1], b[:, 1]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
-        union = (a[:, 1] - a[:, 0]) + (b[:, 1] - b[:, 0]) - inter
-        with np.errstate(divide="ignore", invalid="ignore"):
-            iou = np.where(union > 0, inter / union, 0.0)
+        iou = pair_iou(gt.segments_s[owner], prop_segments[j])
         rank = np.where(iou[:, None] >= tious, (j - lo[owner])[:, None], never)  # (S, K)
         # Pairs come grouped by instance, and an instance never spans two chunks.
         instances, run_start = np.unique(owner, return_index=True)

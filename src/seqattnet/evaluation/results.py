@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import itemgetter
@@ -19,9 +18,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..data.annotations import load_json
 from ..errors import InputError
-from ..files import temporary_file
+from ..files import atomic_write, load_json
 from ..structures import canonical_video_id
 
 Results = dict[str, list[dict]]
@@ -77,17 +75,11 @@ def write_results(path: str | Path, results: Mapping[str, list[dict]], external_
     document = {"version": "VERSION 1.3", "results": plain, "external_data": external_data or {}}
     if videos is not None:
         document["videos"] = {canonical_video_id(v): dict(info) for v, info in videos.items()}
-    fd, tmp = temporary_file(path, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            stream = gzip.GzipFile(fileobj=raw, mode="wb") if path.suffix == ".gz" else raw
-            stream.write(json.dumps(document, allow_nan=False).encode("utf-8"))
-            if stream is not raw:
-                stream.close()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, prefix=f".{path.name}.") as tmp, open(tmp, "wb") as raw:
+        stream = gzip.GzipFile(fileobj=raw, mode="wb") if path.suffix == ".gz" else raw
+        stream.write(json.dumps(document, allow_nan=False).encode("utf-8"))
+        if stream is not raw:
+            stream.close()
 
 
 def _plain(prediction: dict) -> dict:

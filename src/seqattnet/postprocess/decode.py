@@ -1,4 +1,4 @@
-"""From the network's maps and head outputs to scored, refined detections (Sec. 3.6, READING decision 10)."""
+"""From the network's maps and head outputs to scored, refined detections (Sec. 3.6; docs/model.md, Inference)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def score_candidates(candidates: Candidates, offsets: torch.Tensor | None, class
     """Refine each candidate with the error head and score it for its top-k classes.
 
     offsets: Tensor[P, 2] (delta_s, delta_e) in units of the video or None (no refinement);
-    class_log_probs: Tensor[P, Nc]. Refined t = t + T delta in snippets (READING 5), i.e. u + delta
+    class_log_probs: Tensor[P, Nc]. Refined t = t + T delta in snippets (Sec. 3.5.2), i.e. u + delta
     in normalised units, clipped to [0, 1]; a refinement that would reverse the segment is dropped.
     """
     props = candidates.proposals

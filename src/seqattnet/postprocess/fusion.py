@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.annotations import load_json
+from ..files import load_json
 from ..errors import InputError
 from ..structures import canonical_video_id
 

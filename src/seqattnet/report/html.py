@@ -14,17 +14,13 @@ import re
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import numpy as np
 
 from ..errors import InputError
 from ..plot import plot_timeline
-from ..structures import AnnotationSet, VideoAnnotation, canonical_video_id
-
-if TYPE_CHECKING:
-    from ..engine.inference import Detections
+from ..structures import AnnotationSet, Detections, VideoAnnotation, canonical_video_id
 
 EMBED_LIMIT_BYTES = 25 * 1024 * 1024  # a data URI is held in memory whole and is a third larger than the file
 PLAYABLE_SUFFIXES = {".mp4", ".m4v", ".webm", ".ogv", ".ogg", ".mov"}  # containers browsers commonly play

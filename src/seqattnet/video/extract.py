@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..data.features import num_snippets, write_feature_file
+from ..devices import resolve_device
 from ..errors import InputError
 from .backbones import Backbone, build_backbone
 from .decode import iter_frames, iter_snippets, probe_video, require_av
@@ -94,8 +95,6 @@ def extract_features(
             todo.append((path, out))
     if not todo:
         return result
-    from ..engine.build import resolve_device
-
     dev = resolve_device(device)
     require_av()  # missing PyAV: one error now, not one per video
     net = backbone if isinstance(backbone, Backbone) else build_backbone(backbone, weights,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqattnet.engine.inference import Detections
+from seqattnet.structures import Detections
 from seqattnet.errors import InputError
 from seqattnet.plot import pack_lanes
 from seqattnet.report import write_report

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from reference_eval import interpolated_ap, iou
+from .reference_eval import interpolated_ap, iou
 
 TYPES = ["true positive", "double detection", "wrong label", "localization", "confusion", "background"]
 

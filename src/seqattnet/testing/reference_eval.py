@@ -133,7 +133,7 @@ def proposal_curve(instances, proposals, max_avg_proposals=100, tious=np.linspac
 
 def flatten(ground_truth, results):
     """An AnnotationSet and a result dict -> (instances, predictions) for the functions above."""
-    from seqattnet.structures import canonical_video_id
+    from ..structures import canonical_video_id
 
     instances = [(canonical_video_id(vid), label, float(s), float(e))
                  for vid, video in ground_truth.videos.items()

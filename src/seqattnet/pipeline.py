@@ -1,12 +1,16 @@
-"""`seqattnet detect`: video files -> features (the checkpoint's backbone) -> detections -> report."""
+"""`seqattnet detect`: video files -> features (the checkpoint's backbone) -> detections -> report.
+
+The one composition of stages that each stand alone (video extraction, the engine's prediction, the
+HTML report), so it sits above all of them and below the command line.
+"""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-from ..errors import InputError, counted
-from ..structures import canonical_video_id
+from .errors import InputError, counted
+from .structures import canonical_video_id, to_results, video_timing
 
 
 def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str | Path | None = None,
@@ -20,7 +24,7 @@ def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str
     data.stride_frames); a checkpoint that does not name its backbone is refused. `overrides`: inference.*
     and data.* `--set` values. -> list[Detections].
     """
-    from ..engine.checkpoint import checkpoint_config, read_checkpoint
+    from .engine.checkpoint import checkpoint_config, read_checkpoint
 
     cfg = checkpoint_config(checkpoint, read_checkpoint(checkpoint), overrides)
     if not cfg.data.backbone:
@@ -37,12 +41,11 @@ def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str
 
 def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: Path | None, weights: str,
             ground_truth, device: str, progress: bool, overrides: list[str]) -> list:
-    from ..data.annotations import read_annotations
-    from ..data.features import read_feature_meta
-    from ..engine.inference import to_results, video_timing
-    from ..engine.run import predict_files
-    from ..evaluation import write_results
-    from .extract import extract_features, find_videos
+    from .data.annotations import read_annotations
+    from .data.features import read_feature_meta
+    from .engine.run import predict_files
+    from .evaluation import write_results
+    from .video.extract import extract_features, find_videos
 
     truth = read_annotations(ground_truth) if ground_truth else None  # bad annotations fail before the work
     files = find_videos(videos)
@@ -60,7 +63,7 @@ def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: 
     print(f"{counted(sum(len(d.scores) for d in detections), 'detection')} in {counted(len(detections), 'video')} "
           f"-> {results}")
     if report is not None:
-        from ..report import write_report
+        from .report import write_report
 
         by_id = {canonical_video_id(f.stem): f for f in files}
         durations = {canonical_video_id(f.stem): read_feature_meta(f)["duration_s"] for f in feature_files}

@@ -1,0 +1,122 @@
+"""Subcommands that run a trained checkpoint: predict (feature files), extract and detect (video files), export."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError, counted
+from .options import CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, positive_float, positive_int
+
+
+def add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="detect actions in feature files with a trained checkpoint")
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
+    p.add_argument("--features", required=True, help="a feature file (.npy, .npz, .pt, .csv) or a folder of them")
+    p.add_argument("--fps", type=positive_float, default=None,
+                   help="frames per second of the videos (default: the feature file's metadata, the annotations, "
+                        "else the config's data.fps; refused when none has it)")
+    p.add_argument("--annotations", default=None,
+                   help="ActivityNet/THUMOS JSON or BMN video_info_new.csv giving each video's duration and fps "
+                        "(default: none; required for features rescaled to T rows, data.rescaled)")
+    p.add_argument("--out", default="results.json", help="result JSON (ActivityNet format, seconds)")
+    p.add_argument("--plot", default=None, metavar="DIR", help="write one timeline PNG per video here (default: none)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
+    checkpoint_set(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> None:
+    from ..engine.run import plot_videos, predict_files
+    from ..evaluation import write_results
+    from ..structures import to_results, video_timing
+
+    check_out(args.out)
+    check_out(args.plot, folder=True, option="--plot")
+    detections, classes = predict_files(args.checkpoint, args.features, fps=args.fps, device=args.device,
+                                        annotations=args.annotations, overrides=args.set, progress=not args.quiet)
+    write_results(args.out, to_results(detections, classes), videos=video_timing(detections))
+    print(f"{counted(sum(len(d.scores) for d in detections), 'detection')} in {counted(len(detections), 'video')} "
+          f"-> {args.out}")
+    if args.plot:
+        paths = plot_videos(detections, classes, args.plot)
+        print(f"{len(paths)} timeline plots -> {args.plot}")
+
+
+def add_export(sub) -> None:
+    p = sub.add_parser("export", help="a checkpoint as ONNX or TorchScript graphs for deployment",
+                       description="Writes DIR/proposals.{onnx,pt} (features -> start, end, confidence maps), "
+                                   "DIR/heads.{onnx,pt} (features, proposals -> offsets, class log-probabilities) "
+                                   "and DIR/export.json (shapes, classes, inference settings).")
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
+                   help="onnx (default; needs seqattnet[export]) or torchscript (torch.jit.load)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the exported files (created if missing)")
+    p.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from ..export import export_checkpoint
+
+    check_out(args.out, folder=True)
+    for path in export_checkpoint(args.checkpoint, args.out, fmt=args.format):
+        print(path)
+
+
+def add_extract(sub) -> None:
+    p = sub.add_parser("extract", help="video files -> per-video feature files with a torchvision backbone (needs seqattnet[video])")
+    p.add_argument("videos", help="a video file or a folder of them")
+    p.add_argument("--backbone", default="r2plus1d_18", help="torchvision video network (see docs/video.md)")
+    p.add_argument("--out", required=True, help="folder for the feature files (<video_id>.npz with metadata)")
+    p.add_argument("--weights", default="default",
+                   help="'default' (torchvision's pretrained weights, downloaded once), 'random' (untrained, for "
+                        "tests) or a local state-dict file")
+    p.add_argument("--snippet", type=positive_int, default=16, help="frames per snippet")
+    p.add_argument("--stride", type=positive_int, default=16, help="frames between snippet starts")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="snippets per forward pass")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
+    p.add_argument("--overwrite", action="store_true", help="extract again videos whose feature file exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run_extract)
+
+
+def run_extract(args: argparse.Namespace) -> None:
+    check_out(args.out, folder=True)
+    from ..video.extract import extract_features
+
+    result = extract_features(args.videos, args.out, backbone=args.backbone, weights=args.weights,
+                              snippet_frames=args.snippet, stride_frames=args.stride, batch_size=args.batch_size,
+                              device=args.device, progress=not args.quiet, overwrite=args.overwrite)
+    print(result.summary())
+    if not result.written and result.failed:
+        raise InputError.at(args.videos, f"no video could be read ({counted(len(result.failed), 'video')} failed, "
+                            "listed above)")
+
+
+def add_detect(sub) -> None:
+    p = sub.add_parser("detect", help="video file(s) -> detections in one go: extract, predict, report (needs seqattnet[video])")
+    p.add_argument("videos", help="a video file or a folder of them")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint trained on features of a torchvision backbone")
+    checkpoint_set(p)
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="write an HTML page and a PNG timeline per video here (default: no report)")
+    p.add_argument("--out", default=None, help="result JSON (default: REPORT/results.json, or results.json)")
+    p.add_argument("--features", default=None, metavar="DIR",
+                   help="keep the extracted features here (default: REPORT/features, or a temporary folder)")
+    p.add_argument("--weights", default="default", help="backbone weights, as for `extract`")
+    p.add_argument("--ground-truth", default=None,
+                   help="annotations to draw under the detections in the report (default: none)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run_detect)
+
+
+def run_detect(args: argparse.Namespace) -> None:
+    from ..pipeline import detect_videos
+
+    check_out(args.out)
+    check_out(args.report, folder=True, option="--report")
+    check_out(args.features, folder=True, option="--features")
+    detect_videos(args.videos, args.checkpoint, report_dir=args.report, results_path=args.out,
+                  features_dir=args.features, weights=args.weights, ground_truth=args.ground_truth,
+                  device=args.device, progress=not args.quiet, overrides=args.set)

@@ -1,0 +1,77 @@
+"""Options and checks that several subcommands share: --config/--set, output paths, positive numbers."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError
+
+
+def config_args(p: argparse.ArgumentParser, default: str | None = "demo") -> None:
+    p.add_argument("--config", default=default, help="shipped config name (activitynet, thumos14, demo) or a YAML path"
+                   + ("" if default else "; required unless --resume"))
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=3 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The config that --config and --set name, with --seed where the command has one."""
+    from ..config import load_config
+
+    cfg = load_config(args.config, args.set)
+    if getattr(args, "seed", None) is not None:
+        cfg.train.seed = args.seed
+    return cfg
+
+
+def check_out(path: str | None, *, folder: bool = False, option: str = "--out") -> None:
+    """Fail before the work, not after it, when an output file (or, with `folder`, a folder that is created if
+    missing) cannot be written where asked."""
+    import os
+    from pathlib import Path
+
+    if not path:
+        return
+    out = Path(path)
+    if folder and out.exists() and not out.is_dir():
+        raise InputError.at(option, f"{path!r} is a file; expected a folder (created if missing)")
+    if not folder and out.is_dir():
+        raise InputError.at(option, f"{path!r} is a folder; expected a file name, e.g. {str(out / 'results.json')!r}")
+    parent = out if folder and out.is_dir() else out.resolve().parent
+    while folder and not parent.exists() and parent != parent.parent:  # a new folder: its first existing ancestor
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError.at(option, f"folder {str(Path(path).parent)!r} does not exist; create it or choose "
+                            "another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError.at(option, f"folder {str(parent)!r} is not writable; choose another path")
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+CHECKPOINT_HELP = "a last.pt or best.pt written by `seqattnet train`"
+
+DEVICE_HELP = "auto: CUDA when torch sees a GPU, else the CPU"
+
+
+def checkpoint_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an inference.* or data.* value of the checkpoint's config, e.g. --set "
+                        "inference.refine=false (repeatable; model.* is fixed by the weights)")
