@@ -13,7 +13,7 @@ A change of the whole training (RETRAINED) is removed by a run of its own. Last,
 the demo's widths (SIZES).
 
     python benchmarks/ablation.py [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
-                                  [--no-sizes] [--reuse] [--set key=value ...] [--json]
+                                  [--parts table,sizes] [--reuse] [--set key=value ...] [--json]
 
 Each mode's dataset is generated once into OUT/data-MODE (seed 0), so only training varies between seeds.
 """
@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
-from seqattnet.config import Config, InferenceConfig, apply_override, load_config
+from seqattnet.config import Config, InferenceConfig, apply_override, config_from_dict, load_config, to_dict
 from seqattnet.data.dataset import collate
 from seqattnet.engine.build import build_dataset, build_model, build_optimizer, load_ground_truth, resolve_device
 from seqattnet.engine.checkpoint import load_model
@@ -42,10 +43,12 @@ from seqattnet.engine.train import TargetCache, batch_targets
 from seqattnet.losses import error_loss
 
 # the paper's error head, its training rows and the demo's training before the shipped recipe (constant lr)
-PAPER = ["model.error_input=proposal", "labels.error_rows=cells", "train.epochs=6", "train.lr_step=0"]
+PAPER = ["model.error_input=proposal", "labels.error_rows=cells", "loss.lambda_er=1", "train.epochs=6",
+         "train.lr_step=0"]
 HEAD_ONLY = {  # kept changes of the error head, each removed alone: the error head retrained on the default's run
     "- boundary windows (paper's 3D input)": ["model.error_input=proposal"],
     "- jittered rows (random IoU>=0.5 cells)": ["labels.error_rows=cells"],
+    "- error loss weight 10 (Table 4's 1)": ["loss.lambda_er=1"],
 }
 RETRAINED = {  # kept changes of the whole training, each removed alone: a run of its own
     "- longer training (6 epochs, constant lr)": ["train.epochs=6", "train.lr_step=0"],
@@ -62,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     parser.add_argument("--modes", default="standard,hard", help="built-in data modes (data.synthetic_mode)")
     parser.add_argument("--out", default="runs/ablation", help="runs and datasets go here")
-    parser.add_argument("--no-sizes", action="store_true", help="skip the proposal-stage size curve")
+    parser.add_argument("--parts", default="table,sizes",
+                        help="table: the variants above; sizes: the proposal-stage size curve")
     parser.add_argument("--reuse", action="store_true",
-                        help="keep the finished runs in OUT (score them again with today's inference settings)")
+                        help="keep the finished runs in OUT whose config is unchanged (scored again)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every run, after each variant's own (repeatable), e.g. "
                              "train.num_threads=1")
@@ -75,34 +79,37 @@ def main(argv: list[str] | None = None) -> int:
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         results: dict[str, list[dict]] = {}
         for seed in seeds:
-            for name, scores in run_seed(Path(args.out), mode, seed, args.set, not args.no_sizes, args.reuse).items():
+            for name, scores in run_seed(Path(args.out), mode, seed, args.set, args.parts.split(","), args.reuse).items():
                 results.setdefault(name, []).append(scores)
         rows += [summarise(mode, name, runs) for name, runs in results.items()]
         print_table([r for r in rows if r["mode"] == mode], seeds)
-        print_checks(mode, results)
+        if "paper model" in results:
+            print_checks(mode, results)
     if args.json:
         print(json.dumps(rows))
     return 0
 
 
-def run_seed(out: Path, mode: str, seed: int, overrides: list[str], sizes: bool, reuse: bool) -> dict[str, dict]:
+def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[str], reuse: bool) -> dict[str, dict]:
     """Every variant of one mode and seed -> {variant: scores}."""
     data = [f"data.root={out / f'data-{mode}'}", f"data.synthetic_mode={mode}", f"train.seed={seed}"]
-    scores = {}
-    folder = out / mode / f"seed_{seed}"
-    for name, extra in (("paper model", PAPER), ("shipped default", [])):
-        scores[name] = trained(folder, name, data + extra + overrides, reuse)
-        scores[f"{name}, refinement off"] = trained(folder, name, data + extra + overrides, True,
-                                                    "inference.refine=false")
-        print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}, refinement off "
-              f"{scores[f'{name}, refinement off']['average_mAP']:.2f}", flush=True)
-    for name, extra in HEAD_ONLY.items():
+    folder, scores = out / mode / f"seed_{seed}", {}
+    default = trained(folder, "shipped default", data + overrides, reuse)
+    if "table" in parts:
+        for name, extra in (("paper model", PAPER), ("shipped default", [])):
+            scores[name] = trained(folder, name, data + extra + overrides, True)
+            scores[f"{name}, refinement off"] = trained(folder, name, data + extra + overrides, True,
+                                                        "inference.refine=false")
         shipped = load_config("demo", data + overrides).inference
-        scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
-        print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}", flush=True)
-    for name, extra in {**RETRAINED, **(SIZES if sizes else {})}.items():
-        scores[name] = trained(folder, name, data + extra + overrides, reuse) if extra else scores["shipped default"]
-        print(f"{mode} seed {seed}: {name} {scores[name]['average_mAP']:.2f}", flush=True)
+        for name, extra in HEAD_ONLY.items():
+            scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
+        for name, extra in RETRAINED.items():
+            scores[name] = trained(folder, name, data + extra + overrides, reuse)
+    if "sizes" in parts:
+        for name, extra in SIZES.items():
+            scores[name] = trained(folder, name, data + extra + overrides, reuse) if extra else default
+    for name, value in scores.items():
+        print(f"{mode} seed {seed}: {name} {value['average_mAP']:.2f}", flush=True)
     return scores
 
 
@@ -115,10 +122,20 @@ def trained(folder: Path, name: str, overrides: list[str], reuse: bool = False, 
     finished run there is kept); its scores with the config's inference settings and then `extra`."""
     run, cfg = folder / _slug(name), load_config("demo", overrides)
     start = time.perf_counter()
-    if not (reuse and (run / "metrics.json").exists()):
+    if not (reuse and _finished_with(run, cfg)):
         shutil.rmtree(run, ignore_errors=True)
         train(cfg, run, progress=False)
     return score(run / "last.pt", cfg, list(extra), time.perf_counter() - start)
+
+
+def _finished_with(run: Path, cfg: Config) -> bool:
+    """run/ holds a finished run of exactly cfg."""
+    if not (run / "metrics.json").exists():
+        return False
+    saved, wanted = to_dict(config_from_dict(yaml.safe_load((run / "config.yaml").read_text()))), to_dict(cfg)
+    for c in (saved, wanted):  # training stores data.root resolved
+        c["data"]["root"] = str(Path(c["data"]["root"]).resolve())
+    return saved == wanted
 
 
 def score(checkpoint: Path, cfg: Config, overrides: list[str], seconds: float) -> dict:
@@ -168,7 +185,7 @@ def retrain_error_head(checkpoint: Path, overrides: list[str], seed: int, infere
         for batch in loader:
             targets = batch_targets(batch, cfg, generator, cache)
             heads = model.heads(batch.features, targets.proposals[targets.num_class_rows:])
-            loss = error_loss(heads, targets.error_offsets)
+            loss = cfg.loss.lambda_er * error_loss(heads, targets.error_offsets)  # as in the joint loss (Eq. 17)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
