@@ -13,7 +13,7 @@ A change of the whole training (RETRAINED) is removed by a run of its own. Last,
 the demo's widths (SIZES).
 
     python benchmarks/ablation.py [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
-                                  [--parts table,sizes] [--reuse] [--set key=value ...] [--json]
+                                  [--parts core,removals,sizes] [--reuse] [--set key=value ...] [--json]
 
 Each mode's dataset is generated once into OUT/data-MODE (seed 0), so only training varies between seeds.
 """
@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     parser.add_argument("--modes", default="standard,hard", help="built-in data modes (data.synthetic_mode)")
     parser.add_argument("--out", default="runs/ablation", help="runs and datasets go here")
-    parser.add_argument("--parts", default="table,sizes",
-                        help="table: the variants above; sizes: the proposal-stage size curve")
+    parser.add_argument("--parts", default="core,removals,sizes",
+                        help="core: the paper model and the shipped default, with and without refinement; "
+                             "removals: each kept change removed alone; sizes: the proposal-stage size curve")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the finished runs in OUT whose config is unchanged (scored again)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -95,11 +96,12 @@ def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[
     data = [f"data.root={out / f'data-{mode}'}", f"data.synthetic_mode={mode}", f"train.seed={seed}"]
     folder, scores = out / mode / f"seed_{seed}", {}
     default = trained(folder, "shipped default", data + overrides, reuse)
-    if "table" in parts:
+    if "core" in parts:
         for name, extra in (("paper model", PAPER), ("shipped default", [])):
             scores[name] = trained(folder, name, data + extra + overrides, True)
             scores[f"{name}, refinement off"] = trained(folder, name, data + extra + overrides, True,
                                                         "inference.refine=false")
+    if "removals" in parts:
         shipped = load_config("demo", data + overrides).inference
         for name, extra in HEAD_ONLY.items():
             scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
