@@ -94,7 +94,8 @@ class SeqAttNet(nn.Module):
         return offsets, self.class_head(x, valid)
 
     def _length_groups(self, proposals: torch.Tensor, step: int = 8) -> list[tuple[torch.Tensor, int]]:
-        """(indices, width) per group of proposals whose lengths round up to the same multiple of `step`."""
+        """(indices, width) per group of proposals whose lengths round up to the same multiple of `step`;
+        one group of width T with "resample". Exact only because of the heads' invariant (heads.py)."""
         T = self.temporal_scale
         if self.amassment != "pad":
             return [(torch.arange(len(proposals), device=proposals.device), T)]
