@@ -85,7 +85,7 @@ def run_extract(args: argparse.Namespace) -> None:
     from ..video.extract import extract_features
 
     result = extract_features(args.videos, args.out, backbone=args.backbone, weights=args.weights,
-                              snippet_frames=args.snippet, stride_frames=args.stride, batch_size=args.batch_size,
+                              window_frames=args.snippet, stride_frames=args.stride, batch_size=args.batch_size,
                               device=args.device, progress=not args.quiet, overwrite=args.overwrite)
     print(result.summary())
     if not result.written and result.failed:
