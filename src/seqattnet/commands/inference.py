@@ -11,7 +11,8 @@ from .options import CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, po
 def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="detect actions in feature files with a trained checkpoint")
     p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
-    p.add_argument("--features", required=True, help="a feature file (.npy, .npz, .pt, .csv), a folder of them, or an HDF5 file of many videos")
+    p.add_argument("--features", required=True,
+                   help="a feature file (.npy, .npz, .pt, .csv), a folder of them, or an HDF5 file of many videos")
     p.add_argument("--fps", type=positive_float, default=None,
                    help="frames per second of the videos (default: the feature file's metadata, the annotations, "
                         "else the config's data.fps; refused when none has it)")
