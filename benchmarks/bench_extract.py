@@ -48,7 +48,7 @@ def run_streaming(video: Path) -> np.ndarray:
     from seqattnet.video.backbones import build_backbone
 
     net = build_backbone(BACKBONE, "random")
-    features, _ = extract_video(video, net, snippet_frames=SNIPPET, stride_frames=STRIDE, batch_size=BATCH,
+    features, _ = extract_video(video, net, window_frames=SNIPPET, stride_frames=STRIDE, batch_size=BATCH,
                                 device=torch.device("cpu"))
     return features
 

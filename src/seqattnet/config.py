@@ -1,8 +1,8 @@
 """Typed configuration: dataclasses loaded from YAML (shipped or a path) with `key=value` overrides.
 
-Only `build_*` functions and `from_config` constructors read these; everything else takes explicit
-arguments. Every default below is the paper's ActivityNet choice (where the paper leaves one open, the
-reading docs/model.md describes) unless it says otherwise.
+Only `build_*` functions and the constructors that compose from a config (`SeqAttNet(cfg)`) read these;
+everything else takes explicit arguments. Every default below is the paper's ActivityNet choice (where
+the paper leaves one open, the reading docs/model.md describes) unless it says otherwise.
 """
 
 from __future__ import annotations
@@ -181,9 +181,8 @@ def between(lo: float, hi: float, *, hi_open: bool = False) -> Limit:
     return Limit(lo, hi, hi_open=hi_open)
 
 
-# The allowed values of every number of the config, one line a field (a test checks that each int and
-# float field has one). String modes list theirs as Literal[...] above. Both are checked wherever a
-# config is read: a YAML file, `--set`, a checkpoint.
+# The allowed values of every number of the config, one line a field (a test checks each int and float
+# field has one; string modes list theirs as Literal[...] above), checked on YAML, `--set` and checkpoints.
 LIMITS: dict[str, Limit] = {
     "model.feature_dim": at_least(1),
     "model.temporal_scale": at_least(2),

@@ -26,7 +26,6 @@ from .config import Config, InferenceConfig
 from .engine.checkpoint import load_model
 from .errors import InputError
 from .model import HeadOutputs, ProposalMaps, SeqAttNet
-from .model.heads import amass, widen
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 18  # the opset torch's exporter (onnxscript's torchlib) writes natively
@@ -57,23 +56,19 @@ class HeadsGraph(nn.Module):
 
     def __init__(self, model: SeqAttNet, refine_steps: int = 1):
         super().__init__()
-        self.temporal_scale, self.amassment, self.amass_context = (model.temporal_scale, model.amassment,
-                                                                   model.amass_context)
+        # the model without its proposal stage (that is ProposalGraph's), sharing the heads' modules, so
+        # the graph holds the heads' weights only
+        self.model = copy.copy(model)
+        self.model._modules = {name: m for name, m in model._modules.items() if name != "proposals"}
         self.refine_steps = refine_steps  # the boundary head's steps, fixed in the graph (inference.refine_steps)
-        self.error_head, self.boundary_head, self.class_head = model.error_head, model.boundary_head, model.class_head
 
     def forward(self, features: torch.Tensor, proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx)
         -> offsets: Tensor[P, 2] in units of the video, class_log_probs: Tensor[P, Nc]."""
-        widened = widen(proposals, self.temporal_scale, self.amass_context)  # the class head's (and paper head's) view
-        x, valid = amass(features, widened, self.amassment, self.temporal_scale)  # (P, F, T), (P, T)
-        if self.boundary_head is not None:
-            offsets = self.boundary_head(features, proposals, self.refine_steps)[0]  # (P, 2): windows around its edges
-        elif self.error_head is not None:
-            offsets = torch.tanh(self.error_head(x, valid))  # (P, 2)
-        else:
-            offsets = x.new_zeros(x.shape[0], 2)
-        return offsets, torch.log_softmax(self.class_head(x, valid), dim=-1)  # (P, Nc)
+        heads = self.model.heads(features, proposals, self.refine_steps, width=self.model.temporal_scale)
+        log_probs = heads.class_log_probs  # (P, Nc)
+        offsets_norm = heads.offsets if heads.offsets is not None else log_probs.new_zeros(log_probs.shape[0], 2)
+        return offsets_norm, log_probs  # (P, 2), (P, Nc)
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, fmt: str = "onnx") -> list[Path]:

@@ -51,16 +51,17 @@ def regression_map_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.T
     return (weight * (pred - target) ** 2).sum() / weight.sum().clamp(min=1)
 
 
-def error_loss(heads, error_offsets: torch.Tensor) -> torch.Tensor:
-    """L_er: MSE of the error head's offsets (P, 2) against error_offsets (P, 2), both in units of the video.
+def error_loss(heads, offsets_norm: torch.Tensor) -> torch.Tensor:
+    """L_er: MSE of the error head's offsets (P, 2) against the targets offsets_norm (P, 2), both in units
+    of the video.
 
     A head that gives `offset_scale` (P, 1) (the boundary windows' half-width) is scored in that unit,
     with targets beyond its reach clipped to it: the offsets relative to the proposal's length.
     """
     if heads.offset_scale is None:
-        return F.mse_loss(heads.offsets, error_offsets)
+        return F.mse_loss(heads.offsets, offsets_norm)
     scale = heads.offset_scale
-    return F.mse_loss(heads.offsets / scale, (error_offsets / scale).clamp(-1.0, 1.0))
+    return F.mse_loss(heads.offsets / scale, (offsets_norm / scale).clamp(-1.0, 1.0))
 
 
 class LossTerms(NamedTuple):

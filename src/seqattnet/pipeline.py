@@ -50,7 +50,7 @@ def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: 
     truth = read_annotations(ground_truth) if ground_truth else None  # bad annotations fail before the work
     files = find_videos(videos)
     extracted = extract_features(files, features_dir, backbone=cfg.data.backbone, weights=weights,
-                                 snippet_frames=int(cfg.data.window_frames), stride_frames=int(cfg.data.stride_frames),
+                                 window_frames=int(cfg.data.window_frames), stride_frames=int(cfg.data.stride_frames),
                                  device=device, progress=progress)
     print(extracted.summary())
     feature_files = extracted.written + extracted.skipped

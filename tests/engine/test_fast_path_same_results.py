@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from seqattnet.config import InferenceConfig
+from seqattnet.config import InferenceConfig, ModelConfig
 from seqattnet.engine.inference import detect
 from seqattnet.structures import to_results
 from seqattnet.evaluation import evaluate_detection
@@ -13,7 +13,7 @@ from seqattnet.structures import AnnotationSet, VideoAnnotation
 
 def test_fast_and_reference_paths_give_the_same_detections_and_map():
     torch.manual_seed(0)
-    model = SeqAttNet(24, 32, 32, 5, base_channels=32, bm_channels=16, map_channels=16, num_samples=8).double().eval()
+    model = SeqAttNet(ModelConfig(24, 32, 32, 5, base_channels=32, bm_channels=16, map_channels=16, num_samples=8)).double().eval()
     features = torch.randn(3, 24, 32, dtype=torch.float64)
     ids = ["a", "b", "c"]
     durations = torch.tensor([60.0, 90.0, 120.0], dtype=torch.float64)

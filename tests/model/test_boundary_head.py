@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from seqattnet.config import load_config
+from seqattnet.config import ModelConfig, load_config
 from seqattnet.model import SeqAttNet
 from seqattnet.model.boundary_head import BoundaryErrorHead, boundary_windows
 
@@ -86,17 +86,17 @@ def test_one_network_serves_both_boundaries_mirror_symmetry():
 
 def test_the_model_routes_the_boundary_head_and_keeps_the_class_head():
     torch.manual_seed(0)
-    model = SeqAttNet(8, 16, 16, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4,
-                      error_input="boundaries", error_context=0.25, error_points=8)
+    model = SeqAttNet(ModelConfig(8, 16, 16, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4,
+                      error_input="boundaries", error_context=0.25, error_points=8))
     assert model.error_head is None and model.boundary_head is not None
     features, proposals = torch.randn(2, 8, 16), torch.tensor([[0, 0, 16], [1, 3, 5]])
     heads = model.heads(features, proposals)
     assert heads.offsets.shape == (2, 2) and heads.offset_scale.shape == (2, 1)
     torch.testing.assert_close(heads.class_log_probs.exp().sum(1), torch.ones(2))
-    paper = SeqAttNet(8, 16, 16, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4)
+    paper = SeqAttNet(ModelConfig(8, 16, 16, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4))
     assert paper.heads(features, proposals).offset_scale is None  # the paper's offsets are in units of the video
     with pytest.raises(ValueError, match="error_input"):
-        SeqAttNet(8, 16, 16, 3, error_input="both")
+        SeqAttNet(ModelConfig(8, 16, 16, 3, error_input="both"))
 
 
 @pytest.mark.parametrize("name, expected", [("activitynet-paper", 5_079_968), ("activitynet", None)])

@@ -1,13 +1,14 @@
 import pytest
 import torch
 
+from seqattnet.config import ModelConfig
 from seqattnet.model import SeqAttNet
 from seqattnet.model.heads import SequentialHead, TemporalAttention, amass
 
 
 @pytest.mark.parametrize("T, F, Nc", [(16, 8, 3), (24, 32, 5), (32, 12, 200)])
 def test_shapes(T, F, Nc):
-    model = SeqAttNet(F, T, T, Nc, base_channels=16, bm_channels=8, map_channels=8, num_samples=4)
+    model = SeqAttNet(ModelConfig(F, T, T, Nc, base_channels=16, bm_channels=8, map_channels=8, num_samples=4))
     x = torch.randn(2, F, T)
     maps = model(x)
     assert maps.start.shape == (2, T) and maps.end.shape == (2, T)
@@ -21,7 +22,7 @@ def test_shapes(T, F, Nc):
 
 
 def test_paper_parameter_count():
-    model = SeqAttNet(400, 100, 100, 200)
+    model = SeqAttNet(ModelConfig())
     total = sum(p.numel() for p in model.parameters())
     assert sum(p.numel() for p in model.proposals.parameters()) == 4_978_564  # BMN with grouped convolutions
     assert total == 5_079_968  # the paper's "5M"
@@ -68,7 +69,7 @@ def test_sequential_head_is_equation_1():
 @pytest.mark.parametrize("D", [12, 7])
 def test_map_head_on_valid_cells_equals_the_plain_stack(D):
     torch.manual_seed(0)
-    gen = SeqAttNet(8, 12, D, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4).double().proposals
+    gen = SeqAttNet(ModelConfig(8, 12, D, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4)).double().proposals
     x = torch.randn(2, 8, 12, dtype=torch.float64)
     base = gen.base(x)
     plain = gen.map_head(gen.boundary_matching(gen.proposal_conv(base)))  # BMN's order: BM grid, then every conv

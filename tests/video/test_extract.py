@@ -90,7 +90,7 @@ def test_resized_size_follows_torchvision():
 @pytest.mark.parametrize("snippet, stride, expected", [(16, 16, 4), (8, 4, 17)])
 def test_shapes_and_metadata(make_video, tmp_path, small_r2plus1d, snippet, stride, expected):
     video = make_video("clip.mp4", seconds=3.0, fps=25)
-    result = extract_features(video, tmp_path / "out", backbone=small_r2plus1d, snippet_frames=snippet,
+    result = extract_features(video, tmp_path / "out", backbone=small_r2plus1d, window_frames=snippet,
                               stride_frames=stride, progress=False)
     assert result.written == [tmp_path / "out" / "clip.npz"] and not result.failed
     features = read_feature_file(result.written[0])
@@ -116,7 +116,7 @@ def test_time_mapping_finds_the_cut(make_video, tmp_path, small_r2plus1d):
     """Dark noise until 1.5 s, stripes after: the first snippet whose features change is the one holding the cut."""
     fps, window, stride, change_s = 25, 8, 4, 1.5
     video = make_video("cut.mp4", seconds=3.0, fps=fps, change_s=change_s)
-    result = extract_features(video, tmp_path, backbone=small_r2plus1d, snippet_frames=window,
+    result = extract_features(video, tmp_path, backbone=small_r2plus1d, window_frames=window,
                               stride_frames=stride, progress=False)
     features = read_feature_file(result.written[0])
     cut_frame = math.ceil(change_s * fps)  # the first striped frame: 38
@@ -181,7 +181,7 @@ def test_default_weights_download_failure_says_to_pass_a_file(monkeypatch):
 @pytest.mark.parametrize("name, frames, size", [("r3d_18", 4, 16), ("mc3_18", 4, 16), ("swin3d_t", 4, 32),
                                                 ("s3d", 14, 224)])  # s3d's pooling needs 224 px, 14 frames
 def test_backbones_output_pooled_features(name, frames, size):
-    net = build_backbone(name, "random", snippet_frames=frames)
+    net = build_backbone(name, "random", window_frames=frames)
     with torch.inference_mode():
         out = net.model(net.normalise(torch.zeros(2, frames, size, size, 3, dtype=torch.uint8)))
     assert out.shape == (2, BACKBONES[name].feature_dim) == (2, net.feature_dim)
@@ -189,7 +189,7 @@ def test_backbones_output_pooled_features(name, frames, size):
 
 def test_backbone_requirements_are_checked():
     with pytest.raises(InputError, match="mvit_v2_s needs snippets of exactly 16 frames"):
-        build_backbone("mvit_v2_s", "random", snippet_frames=8)
+        build_backbone("mvit_v2_s", "random", window_frames=8)
     with pytest.raises(InputError, match="unknown backbone 'c3d'; known: r3d_18, mc3_18, r2plus1d_18"):
         build_backbone("c3d", "random")
     mvit = build_backbone("mvit_v2_s", "random")

@@ -11,7 +11,8 @@ from .options import CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, po
 def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="detect actions in feature files with a trained checkpoint")
     p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
-    p.add_argument("--features", required=True, help="a feature file (.npy, .npz, .pt, .csv) or a folder of them")
+    p.add_argument("--features", required=True,
+                   help="a feature file (.npy, .npz, .pt, .csv), a folder of them, or an HDF5 file of many videos")
     p.add_argument("--fps", type=positive_float, default=None,
                    help="frames per second of the videos (default: the feature file's metadata, the annotations, "
                         "else the config's data.fps; refused when none has it)")
@@ -85,7 +86,7 @@ def run_extract(args: argparse.Namespace) -> None:
     from ..video.extract import extract_features
 
     result = extract_features(args.videos, args.out, backbone=args.backbone, weights=args.weights,
-                              snippet_frames=args.snippet, stride_frames=args.stride, batch_size=args.batch_size,
+                              window_frames=args.snippet, stride_frames=args.stride, batch_size=args.batch_size,
                               device=args.device, progress=not args.quiet, overwrite=args.overwrite)
     print(result.summary())
     if not result.written and result.failed:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,40 @@ from ..files import load_json, open_text
 from ..structures import AnnotationSet, VideoAnnotation, canonical_video_id
 
 
+@dataclass(frozen=True)
+class AnnotationFormat:
+    """One annotation format: whether a parsed JSON file is in it, and its reader."""
+
+    name: str
+    claims: Callable[[dict], bool]  # the JSON's top-level object -> True when it is in this format
+    read: Callable[[dict, Path, Path | None], AnnotationSet]  # (that object, its path, info_csv) -> the set
+
+
+def _read_activitynet(data: dict, path: Path, info_csv: Path | None) -> AnnotationSet:
+    return _from_activitynet(data["database"], path)
+
+
+def _read_bmn(data: dict, path: Path, info_csv: Path | None) -> AnnotationSet:
+    if info_csv is None:
+        info_csv = next((path.parent / n for n in BMN_INFO_NAMES if (path.parent / n).exists()), None)
+    if info_csv is None:
+        raise InputError.at(
+            path, "no 'database' key (ActivityNet format) and no video_info_new.csv beside it (BMN format)"
+        )
+    return _from_bmn(data, path, Path(info_csv))
+
+
+BMN_INFO_NAMES = ("video_info_new.csv", "video_info_new.csv.gz")  # looked for beside a BMN annotation file
+# The one table of annotation formats, tried in order: the first that claims a file reads it (BMN's
+# {id: entry} layout has no marker of its own, so it comes last and claims what is left).
+ANNOTATION_FORMATS = (
+    AnnotationFormat("activitynet", lambda data: "database" in data, _read_activitynet),
+    AnnotationFormat("bmn", lambda data: True, _read_bmn),
+)
+
+
 def read_annotations(path: str | Path, info_csv: str | Path | None = None) -> AnnotationSet:
-    """Read ground truth from any supported format, chosen by the file's content.
+    """Read ground truth from any format of `ANNOTATION_FORMATS`, chosen by the file's content.
 
     `info_csv` is BMN's `video_info_new.csv`; when omitted for a BMN annotation file, a file of that
     name (or `.csv.gz`) beside it is used.
@@ -30,18 +64,8 @@ def read_annotations(path: str | Path, info_csv: str | Path | None = None) -> An
     data = load_json(path)
     if not isinstance(data, dict):
         raise InputError.at(path, f"expected a JSON object at the top level, got {type(data).__name__}")
-    if "database" in data:
-        return _from_activitynet(data["database"], path)
-    if info_csv is None:
-        for name in ("video_info_new.csv", "video_info_new.csv.gz"):
-            if (path.parent / name).exists():
-                info_csv = path.parent / name
-                break
-    if info_csv is None:
-        raise InputError.at(
-            path, "no 'database' key (ActivityNet format) and no video_info_new.csv beside it (BMN format)"
-        )
-    return _from_bmn(data, path, Path(info_csv))
+    fmt = next(f for f in ANNOTATION_FORMATS if f.claims(data))
+    return fmt.read(data, path, Path(info_csv) if info_csv is not None else None)
 
 
 def _number(value: Any, source: Path, video: str, field: str) -> float:

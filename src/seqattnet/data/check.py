@@ -20,7 +20,7 @@ from ..errors import InputError, counted
 from ..structures import AnnotationSet, VideoAnnotation
 from .annotations import read_annotations, read_class_names
 from .dataset import FeatureSpec, fit_segment, grid_duration_s
-from .features import HDF5_SUFFIXES, find_feature_file, read_feature_file, read_hdf5_features
+from .sources import FeatureSource
 
 
 @dataclass
@@ -123,6 +123,7 @@ def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[
     known = set(classes)
     instances: Counter[str] = Counter()
     rows, durations = [], []
+    source = FeatureSource(feature_dir, file_pattern)
     for subset in dict.fromkeys(subsets):  # THUMOS14 trains and validates on one subset: check it once
         videos = annotations.subset(subset).videos.values()
         if not videos:
@@ -131,7 +132,7 @@ def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[
             durations.append(video.duration_s)
             instances.update(video.labels)
             _check_truth(report, video, known, spec, tolerance_s)
-            n = _check_features(report, video, feature_dir, file_pattern, spec, temporal_scale, windows)
+            n = _check_features(report, video, source, spec, temporal_scale, windows)
             if n is not None:
                 rows.append(n)
                 _check_span(report, video, n, spec, duration_tolerance)
@@ -170,21 +171,17 @@ def _check_span(report: DataReport, video: VideoAnnotation, n: int, spec: Featur
                             f"(more than {tolerance:g} apart; --duration-tolerance)")
 
 
-def _check_features(report: DataReport, video: VideoAnnotation, feature_dir: Path, file_pattern: str,
-                    spec: FeatureSpec, temporal_scale: int, windows: bool) -> int | None:
-    """Read the video's feature file whole (NaN/inf included); its number of rows, or None on an error."""
+def _check_features(report: DataReport, video: VideoAnnotation, source: FeatureSource, spec: FeatureSpec,
+                    temporal_scale: int, windows: bool) -> int | None:
+    """Read the video's features whole (NaN/inf included); its number of rows, or None on an error."""
     vid = video.video_id
-    hdf5 = feature_dir.suffix.lower() in HDF5_SUFFIXES and not feature_dir.is_dir()
-    path = feature_dir if hdf5 else find_feature_file(feature_dir, vid, file_pattern)
+    path = source.locate(vid)
     if path is None:
-        names = " and ".join(file_pattern.format(video_id=v) for v in (f"v_{vid}", vid))
-        report.errors.append(f"video {vid!r}: feature file not found in {feature_dir} (tried {names})")
+        names = " and ".join(source.file_pattern.format(video_id=v) for v in (f"v_{vid}", vid))
+        report.errors.append(f"video {vid!r}: feature file not found in {source.path} (tried {names})")
         return None
     try:
-        if hdf5:
-            n = read_hdf5_features(path, vid, expected_dim=spec.feature_dim).shape[0]
-        else:
-            n = read_feature_file(path, expected_dim=spec.feature_dim, video=vid).shape[0]
+        n = source.read(path, vid, spec.feature_dim).shape[0]
     except InputError as e:
         report.errors.append(str(e))
         return None

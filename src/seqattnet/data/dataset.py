@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,19 +21,8 @@ from tqdm import tqdm
 from ..errors import InputError
 from ..files import atomic_write
 from ..structures import AnnotationSet, VideoAnnotation
-from .features import (
-    HDF5_SUFFIXES,
-    check_shape,
-    find_feature_file,
-    hdf5_node,
-    open_hdf5,
-    probe_rows,
-    read_feature_file,
-    read_feature_meta,
-    read_hdf5_features,
-    rescale_to_grid,
-    snippet_times_s,
-)
+from .features import read_feature_meta, rescale_to_grid, snippet_times_s
+from .sources import FeatureSource
 
 CACHE_FORMAT = 2  # bump when the cache's layout or the rescaling changes
 
@@ -173,8 +161,8 @@ class VideoDataset(torch.utils.data.Dataset):
         self.spec = spec
         self.temporal_scale = temporal_scale
         self.file_pattern = file_pattern
-        self.hdf5 = self.feature_dir.suffix.lower() in HDF5_SUFFIXES and not self.feature_dir.is_dir()
-        self._h5 = None  # (pid, open h5py.File) once this process has read from the HDF5 file
+        self.source = FeatureSource(self.feature_dir, file_pattern)
+        self.hdf5 = self.source.store is not None  # one file holding every video
         self.skipped: list[str] = []
         source = annotations.source or "annotations"
         class_index = {name: i for i, name in enumerate(self.classes)}
@@ -184,10 +172,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self._grid: np.ndarray | None = None  # memory-mapped float32 [N, F, T] when cached
         if cache_path is not None and self._load_cache(Path(cache_path)):
             return
-        if self.hdf5:
-            with open_hdf5(self.feature_dir) as h5_file:  # closed again: workers must not inherit it
-                self._files = [self._check_hdf5(t, h5_file) for t in self._truth]
-        else:
+        with self.source.opened():  # a store is closed again: workers must not inherit it
             self._files = [self._check_file(t) for t in self._truth]
         if cache_path is not None:
             self._grid = self._write_cache(Path(cache_path))
@@ -251,17 +236,13 @@ class VideoDataset(torch.utils.data.Dataset):
         return segment
 
     def _check_file(self, truth: _Truth) -> Path:
-        path = find_feature_file(self.feature_dir, truth.video_id, self.file_pattern)
+        path = self.source.locate(truth.video_id)
         if path is None:
             names = [self.file_pattern.format(video_id=v) for v in (f"v_{truth.video_id}", truth.video_id)]
             raise InputError.at(self.feature_dir, f"feature file not found (tried {' and '.join(names)})", video=truth.video_id)
-        self.spec.check_meta(read_feature_meta(path), path, video=truth.video_id)
-        return self._check_rows(path, truth, probe_rows(path, truth.video_id, self.spec.feature_dim))
-
-    def _check_hdf5(self, truth: _Truth, h5_file) -> Path:
-        shape = hdf5_node(h5_file, self.feature_dir, truth.video_id).shape  # no data read
-        check_shape(shape, self.feature_dir, video=truth.video_id, expected_dim=self.spec.feature_dim)
-        return self._check_rows(self.feature_dir, truth, shape[0])
+        if not self.hdf5:  # metadata of `seqattnet extract`'s per-video files
+            self.spec.check_meta(read_feature_meta(path), path, video=truth.video_id)
+        return self._check_rows(path, truth, self.source.rows(path, truth.video_id, self.spec.feature_dim))
 
     def _check_rows(self, path: Path, truth: _Truth, n: int) -> Path:
         if self.spec.rescaled and n != self.temporal_scale:
@@ -275,24 +256,11 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def _rescaled(self, i: int) -> np.ndarray:
         truth, spec = self._truth[i], self.spec
-        if self.hdf5:
-            features = read_hdf5_features(self._files[i], truth.video_id, expected_dim=spec.feature_dim,
-                                          h5_file=self._hdf5_file())
-        else:
-            features = read_feature_file(self._files[i], expected_dim=spec.feature_dim, video=truth.video_id)
+        features = self.source.read(self._files[i], truth.video_id, spec.feature_dim)  # (n, F)
         times = None
         if not spec.rescaled:
             times = snippet_times_s(features.shape[0], spec.stride_frames, spec.window_frames, truth.fps)
         return rescale_to_grid(features, times, truth.duration_s, self.temporal_scale, already_rescaled=spec.rescaled)
-
-    def _hdf5_file(self):
-        """The HDF5 file, opened once per process: a handle inherited through fork is not used."""
-        if self._h5 is None or self._h5[0] != os.getpid():
-            self._h5 = (os.getpid(), open_hdf5(self.feature_dir))
-        return self._h5[1]
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_h5": None}  # an open h5py.File does not pickle (spawned workers)
 
     def _cache_key(self) -> dict:
         """What the cached grid depends on. Durations and fps enter through a digest."""

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,6 @@ from ..errors import InputError
 from ..files import atomic_write
 from ..structures import canonical_video_id
 
-FEATURE_SUFFIXES = (".npy", ".npz", ".pt", ".csv")
 _NPZ_KEYS = ("feats", "features")
 
 
@@ -117,7 +118,7 @@ def read_feature_file(path: str | Path, *, expected_dim: int | None = None, vide
     if suffix not in FEATURE_SUFFIXES:
         raise InputError.at(path, f"unknown feature format {suffix!r}; expected one of {FEATURE_SUFFIXES}", video=video)
     try:
-        raw = _LOADERS[suffix](path)
+        raw = FEATURE_FORMATS[suffix].read(path)
     except _BadContent as e:
         raise InputError.at(path, str(e), video=video) from None
     except (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
@@ -126,11 +127,12 @@ def read_feature_file(path: str | Path, *, expected_dim: int | None = None, vide
 
 
 def probe_rows(path: Path, video: str, feature_dim: int) -> int:
-    """Rows of a feature file, checked for shape. A .npy is only opened (header), others are read."""
-    if path.suffix.lower() != ".npy":
+    """Rows of a per-video feature file, checked for shape; read whole unless its format has a `shape`."""
+    fmt = FEATURE_FORMATS.get(path.suffix.lower())
+    if fmt is None or fmt.shape is None:
         return read_feature_file(path, expected_dim=feature_dim, video=video).shape[0]
     try:
-        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        shape = fmt.shape(path)
     except (OSError, ValueError, EOFError) as e:
         raise InputError.at(path, f"cannot read the features ({type(e).__name__}: {e})", video=video) from None
     check_shape(shape, path, video=video, expected_dim=feature_dim)
@@ -166,9 +168,6 @@ def read_feature_meta(path: str | Path) -> dict | None:
             return json.loads(str(archive["meta"]))
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise InputError.at(path, f"cannot read the feature metadata ({type(e).__name__}: {e})") from None
-
-
-HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
 def read_hdf5_features(
@@ -322,4 +321,53 @@ def _is_number(text: str) -> bool:
     return True
 
 
-_LOADERS = {".npy": _load_npy, ".npz": _load_npz, ".pt": _load_pt, ".csv": _load_csv}
+def _npy_shape(path: Path) -> tuple[int, ...]:
+    return np.load(path, mmap_mode="r", allow_pickle=False).shape  # the header only
+
+
+def _npy_rows(path: Path, start: int, count: int) -> np.ndarray:
+    return np.array(np.load(path, mmap_mode="r", allow_pickle=False)[start:start + count])  # those rows only
+
+
+def _hdf5_videos(h5_file) -> list[str]:
+    return sorted(h5_file.keys())
+
+
+@dataclass(frozen=True)
+class FeatureFormat:
+    """One kind of feature file. A per-video format holds one video's rows [n_snippets, F]; a store holds
+    every video of a dataset under its id (data.features names the file itself, not a folder)."""
+
+    read: Callable  # per-video: path -> raw rows; a store's: (open file, path, video_id, F) -> checked rows
+    shape: Callable | None = None  # path (a store's: open file, path, video_id) -> the rows' shape, not
+    # reading them; None: read them
+    read_rows: Callable | None = None  # per-video: (path, start, count) -> only those rows (windows); None: all
+    open: Callable | None = None  # a store's: path -> the open file (a context manager); None: per-video
+    videos: Callable | None = None  # a store's: open file -> its keys, one per video
+
+    @property
+    def store(self) -> bool:
+        return self.open is not None
+
+
+def _hdf5_read(h5_file, path: Path, video_id: str, feature_dim: int | None) -> np.ndarray:
+    return read_hdf5_features(path, video_id, expected_dim=feature_dim, h5_file=h5_file)
+
+
+def _hdf5_shape(h5_file, path: Path, video_id: str) -> tuple[int, ...]:
+    return hdf5_node(h5_file, path, video_id).shape  # no data read
+
+
+_HDF5 = FeatureFormat(_hdf5_read, shape=_hdf5_shape, open=open_hdf5, videos=_hdf5_videos)
+# The one table of feature formats, by suffix: datasets, windows, `check-data` and `predict` read through
+# it (data/sources.py); a new format is a reader above and an entry here.
+FEATURE_FORMATS: dict[str, FeatureFormat] = {
+    ".npy": FeatureFormat(_load_npy, shape=_npy_shape, read_rows=_npy_rows),
+    ".npz": FeatureFormat(_load_npz),
+    ".pt": FeatureFormat(_load_pt),
+    ".csv": FeatureFormat(_load_csv),
+    ".h5": _HDF5,
+    ".hdf5": _HDF5,
+}
+FEATURE_SUFFIXES = tuple(k for k, f in FEATURE_FORMATS.items() if not f.store)  # one file per video
+HDF5_SUFFIXES = tuple(k for k, f in FEATURE_FORMATS.items() if f.store)  # one file for every video

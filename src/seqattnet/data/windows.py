@@ -22,7 +22,7 @@ import torch
 from ..errors import InputError
 from ..structures import AnnotationSet
 from .dataset import FeatureSpec, VideoDataset, VideoSample
-from .features import HDF5_SUFFIXES, probe_rows, read_feature_file
+from .sources import FeatureSource
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class WindowDataset(VideoDataset):
                  file_pattern: str = "{video_id}.npy", tolerance_s: float = 1.0) -> None:
         if spec.rescaled:
             raise ValueError("windows need features at their native rate, not rescaled ones")
-        if Path(feature_dir).suffix.lower() in HDF5_SUFFIXES:  # windows read row ranges of per-video files
+        if FeatureSource(feature_dir).store is not None:  # windows read row ranges of per-video files
             raise InputError.at(feature_dir, "data.windows reads a folder of per-video files, not one HDF5 file")
         self._rows: dict[str, int] = {}
         super().__init__(annotations, feature_dir, classes, spec, temporal_scale, file_pattern=file_pattern,
@@ -99,7 +99,7 @@ class WindowDataset(VideoDataset):
 
     def _check_file(self, truth) -> Path:
         path = super()._check_file(truth)
-        self._rows[truth.video_id] = probe_rows(path, truth.video_id, self.spec.feature_dim)
+        self._rows[truth.video_id] = self.source.rows(path, truth.video_id, self.spec.feature_dim)
         return path
 
     def _add_windows(self, v: int, truth, overlap: float, min_fraction: float) -> None:
@@ -129,9 +129,8 @@ class WindowDataset(VideoDataset):
     def _features(self, v: int, start: int) -> np.ndarray:
         """Snippets [start, start + T) of video v, zero rows past its end -> float32[F, T]."""
         path, T = self._files[v], self.temporal_scale
-        if path.suffix.lower() == ".npy":  # memory-mapped: only the window's rows are read
-            rows = read_feature_file_rows(path, start, T, self.spec.feature_dim, self._truth[v].video_id)
-        else:
+        rows = self.source.read_rows(path, self._truth[v].video_id, start, T, self.spec.feature_dim)  # .npy: a memory map
+        if rows is None:
             rows = self._read_video(v)[start:start + T]
         out = np.zeros((T, self.spec.feature_dim), dtype=np.float32)
         out[: len(rows)] = rows
@@ -140,15 +139,5 @@ class WindowDataset(VideoDataset):
     def _read_video(self, v: int) -> np.ndarray:
         """Video v's whole file, kept while the next windows are of the same video (evaluation's order)."""
         if self._last is None or self._last[0] != v:
-            self._last = (v, read_feature_file(self._files[v], expected_dim=self.spec.feature_dim,
-                                               video=self._truth[v].video_id))
+            self._last = (v, self.source.read(self._files[v], self._truth[v].video_id, self.spec.feature_dim))
         return self._last[1]
-
-
-def read_feature_file_rows(path: Path, start: int, count: int, feature_dim: int, video: str) -> np.ndarray:
-    """Rows [start, start + count) of a .npy feature file, read through a memory map and checked for
-    NaN/inf like a whole file -> float32[≤ count, F]."""
-    from .features import check_features
-
-    rows = np.load(path, mmap_mode="r", allow_pickle=False)[start:start + count]
-    return check_features(np.array(rows), path, video=video, expected_dim=feature_dim)

@@ -58,7 +58,8 @@ def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes:
 
 
 def build_model(cfg: Config) -> SeqAttNet:
-    return SeqAttNet.from_config(cfg.model)
+    """The model of cfg.model; checkpoints load through here too (engine.checkpoint.load_model)."""
+    return SeqAttNet(cfg.model)
 
 
 def build_optimizer(cfg: Config, model: torch.nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:

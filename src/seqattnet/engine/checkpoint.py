@@ -18,6 +18,7 @@ from ..data.dataset import FeatureSpec
 from ..errors import InputError
 from ..files import atomic_write
 from ..model import SeqAttNet
+from .build import build_model
 
 
 # What checkpoints written before the RNG state became plain data hold besides it: numpy's state, a
@@ -139,7 +140,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu",
     in eval mode."""
     state = read_checkpoint(path)
     cfg = checkpoint_config(path, state, overrides)
-    model = SeqAttNet.from_config(cfg.model)
+    model = build_model(cfg)  # the one builder, so every variant it composes loads
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:

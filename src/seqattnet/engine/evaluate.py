@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..config import Config
+from ..config import Config, InferenceConfig
 from ..data.dataset import collate
 from ..devices import resolve_device
 from ..errors import InputError, counted
@@ -18,10 +19,11 @@ from ..evaluation.diagnosis import Diagnosis, diagnose
 from ..evaluation.protocols import resolve_tious
 from ..model import SeqAttNet
 from ..postprocess.fusion import fuse_class_scores, read_class_scores
-from ..structures import AnnotationSet, to_results
+from ..data.windows import Window
+from ..structures import AnnotationSet, Detections, to_results
 from .build import build_dataset, load_ground_truth
 from .checkpoint import load_model
-from .inference import predict_dataset
+from .inference import predict_batches
 from .windowed import merge_windows
 
 
@@ -57,6 +59,60 @@ def _loader(dataset, batch_size: int, shuffle: bool = False, generator: torch.Ge
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)
 
 
+class DetectionEvaluator:
+    """The stages after inference, detectron2's evaluator: reset(), process(detections of a batch) per
+    batch, evaluate() -> EvaluationReport. evaluate() merges sliding windows (`windows`: Window by item id,
+    their detections unsuppressed) into one set per video, fuses video-level `class_scores` when given and
+    scores the result entries against `truth` (see `score_results`)."""
+
+    def __init__(self, truth: AnnotationSet, classes: list[str], tious: np.ndarray, inference: InferenceConfig, *,
+                 windows: dict[str, Window] | None = None, class_scores: dict[str, np.ndarray] | None = None):
+        self.truth, self.classes, self.tious, self.inference = truth, classes, tious, inference
+        self.windows, self.class_scores = windows, class_scores
+        self.reset()
+
+    def reset(self) -> None:
+        self._detections: list[Detections] = []
+
+    def process(self, detections: list[Detections]) -> None:
+        self._detections.extend(detections)
+
+    def evaluate(self) -> EvaluationReport:
+        detections = self._detections
+        if self.windows is not None:
+            detections = merge_windows(detections, self.windows, self.inference)
+        results = unfused = to_results(detections, self.classes)
+        if self.class_scores is not None:
+            inf = self.inference
+            results = fuse_class_scores(unfused, self.class_scores, self.classes, inf.class_score_fusion,
+                                        inf.class_score_top_k, inf.max_detections)
+        return score_results(self.truth, results, unfused, self.tious)
+
+
+def score_results(truth: AnnotationSet, results: dict[str, list[dict]], unfused: dict[str, list[dict]],
+                  tious: np.ndarray) -> EvaluationReport:
+    """Result entries (fused, and as the model gave them) scored against `truth`: mAP at `tious` (missing
+    videos count as misses), AR@AN on the unfused entries. No ground-truth instance: no metrics."""
+    if not any(len(v.labels) for v in truth.videos.values()):
+        return EvaluationReport(None, None, results, truth=truth)
+    # Labels come from the model's class list: one without an instance in this subset has no AP to count
+    # in (the official taxonomy is the subset's), so its detections are dropped instead of failing.
+    detection = evaluate_detection(truth, results, tious, ignore_unknown_labels=True)
+    before = evaluate_detection(truth, unfused, tious, ignore_unknown_labels=True) if results is not unfused else None
+    # proposals: class-agnostic
+    return EvaluationReport(detection, evaluate_proposals(truth, unfused), results, before, truth)
+
+
+def build_evaluator(cfg: Config, truth: AnnotationSet, classes: list[str],
+                    windows: list[Window] | None = None) -> DetectionEvaluator:
+    """The evaluator of a config: data.protocol's tIoUs, inference.class_scores read when set."""
+    inf = cfg.inference
+    scores = read_class_scores(cfg.data.path(inf.class_scores), classes) if inf.class_scores else None
+    by_id = {w.item_id: w for w in windows} if windows is not None else None
+    return DetectionEvaluator(truth, classes, resolve_tious(cfg.data.protocol), inf, windows=by_id,
+                              class_scores=scores)
+
+
 def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, classes: list[str], subset: str,
                    device: torch.device, progress: bool = True) -> EvaluationReport:
     """Detections on every video of `subset` scored against its ground truth (missing videos count as misses)
@@ -64,23 +120,11 @@ def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, c
     subset without any ground-truth instance (ActivityNet's testing) gives detections and no metrics."""
     dataset = build_dataset(cfg, subset, ground_truth, classes)
     windows = getattr(dataset, "windows", None)
-    detections = predict_dataset(model, _loader(dataset, cfg.train.batch_size), cfg.inference, device, progress,
-                                 desc=f"evaluate {subset}", nms=windows is None)
-    if windows is not None:
-        detections = merge_windows(detections, {w.item_id: w for w in windows}, cfg.inference)
-    results = unfused = to_results(detections, classes)
-    if cfg.inference.class_scores:
-        results = fuse_with_config(unfused, cfg, classes)
-    truth = ground_truth.subset(subset)
-    if not any(len(v.labels) for v in truth.videos.values()):
-        return EvaluationReport(None, None, results, truth=truth)
-    # Labels come from the model's class list: one without an instance in this subset has no AP to count
-    # in (the official taxonomy is the subset's), so its detections are dropped instead of failing.
-    tious = resolve_tious(cfg.data.protocol)
-    detection = evaluate_detection(truth, results, tious, ignore_unknown_labels=True)
-    before = evaluate_detection(truth, unfused, tious, ignore_unknown_labels=True) if results is not unfused else None
-    # proposals: class-agnostic
-    return EvaluationReport(detection, evaluate_proposals(truth, unfused), results, before, truth)
+    evaluator = build_evaluator(cfg, ground_truth.subset(subset), classes, windows)
+    for detections in predict_batches(model, _loader(dataset, cfg.train.batch_size), cfg.inference, device,
+                                      progress, desc=f"evaluate {subset}", nms=windows is None):
+        evaluator.process(detections)
+    return evaluator.evaluate()
 
 
 def diagnose_evaluation(report: EvaluationReport, cfg: Config) -> Diagnosis:
@@ -90,13 +134,6 @@ def diagnose_evaluation(report: EvaluationReport, cfg: Config) -> Diagnosis:
         raise InputError.at("--report", "the evaluated subset has no ground truth to diagnose against")
     return diagnose(report.truth, report.results, resolve_tious(cfg.data.protocol), protocol=cfg.data.protocol,
                     ignore_unknown_labels=True)
-
-
-def fuse_with_config(results: dict[str, list[dict]], cfg: Config, classes: list[str]) -> dict[str, list[dict]]:
-    """Result entries fused with the video-level class scores of inference.class_scores."""
-    inf = cfg.inference
-    scores = read_class_scores(cfg.data.path(inf.class_scores), classes)
-    return fuse_class_scores(results, scores, classes, inf.class_score_fusion, inf.class_score_top_k, inf.max_detections)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, subset: str | None = None, *, device: str = "auto",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from tqdm import tqdm
 
@@ -61,10 +63,14 @@ def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durat
     return out
 
 
+def predict_batches(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device, progress: bool = True,
+                    desc: str = "predict", nms: bool = True) -> Iterator[list[Detections]]:
+    """The detections of each batch of `loader`, in its order (see `detect`)."""
+    model.eval()
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms)
+
+
 def predict_dataset(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device,
                     progress: bool = True, desc: str = "predict", nms: bool = True) -> list[Detections]:
-    model.eval()
-    out: list[Detections] = []
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        out.extend(detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms))
-    return out
+    return [d for batch in predict_batches(model, loader, cfg, device, progress, desc, nms) for d in batch]

@@ -12,6 +12,8 @@ import torch
 
 from ..config import Config
 from ..data.dataset import grid_duration_s
+from ..data.features import FEATURE_SUFFIXES
+from ..data.sources import FeatureSource, feature_files
 from ..devices import resolve_device
 from ..errors import InputError
 from ..structures import AnnotationSet, Detections, canonical_video_id, detections_from_results
@@ -49,7 +51,7 @@ def predict_files(checkpoint: str | Path, features: str | Path | list[Path], *, 
 
     from ..data.annotations import read_video_timing
     from ..data.dataset import FeatureSpec
-    from ..data.features import FEATURE_SUFFIXES, read_feature_file, read_feature_meta
+    from ..data.features import read_feature_meta
 
     model, cfg, classes = load_model(checkpoint, resolve_device(device), overrides)
     if cfg.data.rescaled and annotations is None:
@@ -58,13 +60,12 @@ def predict_files(checkpoint: str | Path, features: str | Path | list[Path], *, 
                             "video's duration: pass --annotations with the annotation JSON or video_info_new.csv")
     timing = read_video_timing(annotations) if annotations is not None else None
     spec = FeatureSpec.from_config(cfg)
-    files = _feature_files(features, FEATURE_SUFFIXES)
+    inputs = feature_inputs(features)
     out: list[Detections] = []
-    for file in tqdm(files, desc="predict", disable=not progress or len(files) < 2, leave=False):
-        meta = read_feature_meta(file) if file.is_file() else None
+    for source, file, video_id in tqdm(inputs, desc="predict", disable=not progress or len(inputs) < 2, leave=False):
+        meta = read_feature_meta(file) if source.store is None and file.is_file() else None
         spec.check_meta(meta, f"{file} (checkpoint {checkpoint})")
-        raw = read_feature_file(file, expected_dim=cfg.model.feature_dim)  # (n, F)
-        video_id = canonical_video_id(file.stem)
+        raw = source.read(file, video_id, cfg.model.feature_dim)  # (n, F)
         if cfg.data.rescaled and raw.shape[0] != cfg.model.temporal_scale:
             raise InputError.at(file, f"{raw.shape[0]} rows, but data.rescaled says the rows are the T = "
                                 f"{cfg.model.temporal_scale} grid", video=video_id)
@@ -84,14 +85,22 @@ def predict_files(checkpoint: str | Path, features: str | Path | list[Path], *, 
     return out, classes
 
 
-def _feature_files(features: str | Path | list[Path], suffixes) -> list[Path]:
+def feature_inputs(features: str | Path | list[Path]) -> list[tuple[FeatureSource, Path, str]]:
+    """(source, file, video id) of every video in `features`: files of any registered format, a folder of
+    per-video files, or a store (HDF5) holding many videos."""
     if isinstance(features, list):
-        return [Path(f) for f in features]
-    path = Path(features)
-    files = sorted(p for p in path.iterdir() if p.suffix in suffixes) if path.is_dir() else [path]
-    if not files:
-        raise InputError.at(path, f"no feature files ({', '.join(suffixes)}) in this folder")
-    return files
+        files = [Path(f) for f in features]
+    else:
+        path = Path(features)
+        files = feature_files(path) if path.is_dir() else [path]
+        if not files:
+            raise InputError.at(path, f"no feature files ({', '.join(FEATURE_SUFFIXES)}) in this folder")
+    out = []
+    for file in files:
+        source = FeatureSource(file)
+        ids = source.videos() if source.store is not None else [file.stem]
+        out += [(source, file, canonical_video_id(video_id)) for video_id in ids]
+    return out
 
 
 def _snippet_duration_s(n: int, cfg: Config, fps: float) -> float:

@@ -1,9 +1,14 @@
 """3D input amassment (3.2), temporal attention (3.3) and the two-dimensional sequential network (3.4).
 
-With zero padding ("pad", the paper's 3D input) a proposal of L snippets has zeros in steps L .. T-1
-and its attention there is masked, so every layer below gives exactly the same numbers when X is cut
-to any width >= L and the T x T weights to their leading width x width block. `SeqAttNet.heads` uses
-that to run proposals in groups of similar length: the cost follows the proposals' lengths, not T.
+The heads' invariant, which every operation over time here must keep: with zero padding ("pad", the
+paper's 3D input) a proposal of L snippets has zeros in steps L .. T-1 and its attention there is
+masked, so every layer below gives exactly the same numbers when X is cut to any width >= L and the
+T x T weights to their leading width x width block (`weight[:n, :n]`). `SeqAttNet.heads` uses that to
+run proposals in groups of similar length: the cost follows the proposals' lengths, not T. A new
+attention mode or layer that mixes steps (a convolution over time, a normalisation over the whole
+width, padding that is not masked) breaks it; tests/model/test_heads_invariant.py
+(`test_heads_do_not_depend_on_the_padded_width`, every attention mode and error head) then fails.
+"resample" stretches each proposal to T points: no padding, one group of width T.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import ModelConfig
 from .boundary_matching import BoundaryMatching
 
 
@@ -17,35 +18,58 @@ class ProposalMaps(NamedTuple):
     confidence: torch.Tensor  # (B, 2, D, T): channel 0 the regression map M_CR, 1 the classification map M_CC
 
 
+class MapHead(nn.Module):
+    """The confidence maps' convolutions (Table 1): 1x1, 3x3, 3x3, 1x1 -> sigmoid, each but the last with ReLU.
+
+    forward is the plain stack on the whole BM grid (B, bm_channels, D, T) -> (B, 2, D, T); the model runs
+    the same layers on the valid cells only (`ProposalGenerator`).
+    """
+
+    # state-dict keys of the layers when they were one nn.Sequential (checkpoints written then still load)
+    SEQUENTIAL_KEYS = {"0": "reduce", "2": "conv_a", "4": "conv_b", "6": "out"}
+
+    def __init__(self, bm_channels: int, map_channels: int):
+        super().__init__()
+        m = map_channels
+        self.reduce = nn.Conv2d(bm_channels, m, 1)
+        self.conv_a = nn.Conv2d(m, m, 3, padding=1)
+        self.conv_b = nn.Conv2d(m, m, 3, padding=1)
+        self.out = nn.Conv2d(m, 2, 1)
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        """grid: Tensor[B, bm_channels, D, T] -> Tensor[B, 2, D, T]."""
+        h = torch.relu(self.conv_b(torch.relu(self.conv_a(torch.relu(self.reduce(grid))))))
+        return torch.sigmoid(self.out(h))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            index, _, rest = key[len(prefix):].partition(".")
+            if index in self.SEQUENTIAL_KEYS:
+                state_dict[f"{prefix}{self.SEQUENTIAL_KEYS[index]}.{rest}"] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 class ProposalGenerator(nn.Module):
     """BMN's proposal stage: features (B, F, T) -> start/end probabilities and two confidence maps."""
 
-    def __init__(self, feature_dim: int, temporal_scale: int, max_duration: int, *, base_channels: int = 256,
-                 bm_channels: int = 512, map_channels: int = 128, num_samples: int = 32,
-                 samples_per_bin: int = 3, boundary_ratio: float = 0.5, conv_groups: int = 4,
-                 bm_impl: str = "auto"):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
-        c = base_channels
+        c = cfg.base_channels
 
         def conv1d(cin: int, cout: int, k: int, groups: int = 1) -> nn.Module:
             return nn.Sequential(nn.Conv1d(cin, cout, k, padding=k // 2, groups=groups), nn.ReLU(inplace=True))
 
         # Table 1. BMN groups the base and temporal-evaluation convolutions in 4 (`conv_groups`); with
         # them the proposal stage has 4,978,564 parameters at T = 100, F = 400, without them 5,651,332.
-        g = conv_groups
-        self.base = nn.Sequential(conv1d(feature_dim, c, 3, g), conv1d(c, c, 3, g))
+        g = cfg.conv_groups
+        self.base = nn.Sequential(conv1d(cfg.feature_dim, c, 3, g), conv1d(c, c, 3, g))
         self.start_branch = nn.Sequential(conv1d(c, c, 3, g), nn.Conv1d(c, 1, 1), nn.Sigmoid())
         self.end_branch = nn.Sequential(conv1d(c, c, 3, g), nn.Conv1d(c, 1, 1), nn.Sigmoid())
         self.proposal_conv = conv1d(c, c, 3)
-        self.boundary_matching = BoundaryMatching(c, bm_channels, temporal_scale, max_duration, num_samples,
-                                                  samples_per_bin, boundary_ratio, impl=bm_impl)
-        m = map_channels
-        self.map_head = nn.Sequential(
-            nn.Conv2d(bm_channels, m, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(m, m, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(m, m, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(m, 2, 1), nn.Sigmoid(),
-        )
+        self.boundary_matching = BoundaryMatching(c, cfg.bm_channels, cfg.temporal_scale, cfg.max_duration,
+                                                  cfg.num_samples, cfg.samples_per_bin, cfg.boundary_ratio,
+                                                  impl=cfg.bm_impl)
+        self.map_head = MapHead(cfg.bm_channels, cfg.map_channels)
 
     def forward(self, features: torch.Tensor) -> ProposalMaps:
         """features: Tensor[B, F, T] -> ProposalMaps."""
@@ -55,7 +79,7 @@ class ProposalGenerator(nn.Module):
         # The first 1x1 convolution is pointwise, so it runs on the valid cells only; every invalid cell
         # holds BM's ReLU(bias) and so gets the same value, filled in afterwards (exactly BMN's output).
         bm = self.boundary_matching
-        first = self.map_head[0]
+        first = self.map_head.reduce
         weight = first.weight.flatten(1)  # (map_channels, bm_channels)
         cells = torch.relu(F.linear(bm.cells(self.proposal_conv(base)), weight, first.bias))  # (B, V, map_channels)
         fill = torch.relu(F.linear(torch.relu(bm.bias), weight, first.bias))  # (map_channels,)
@@ -70,7 +94,8 @@ class ProposalGenerator(nn.Module):
         for the two 3x3 convolutions. Zeros stand where the plain convolution pads, so the valid cells get
         exactly the plain stack's values (tested); cells past the video's end are 0 (nothing reads them).
         """
-        conv_a, conv_b, conv_out = self.map_head[2], self.map_head[4], self.map_head[6]
+        head = self.map_head
+        conv_a, conv_b, conv_out = head.conv_a, head.conv_b, head.out
         B, _, D, T = grid.shape
         padded = F.pad(grid, (2, 2, 2, 2))  # (B, m, D + 4, T + 4): the convolutions' zero padding
         out = grid.new_zeros(B, 2, D, T)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..config import ModelConfig
 from .boundary_head import BoundaryErrorHead
 from .heads import SequentialHead, amass, widen
 from .proposal import ProposalGenerator, ProposalMaps
@@ -25,79 +26,76 @@ class SeqAttNet(nn.Module):
     (Sec. 3.5.3) and inference feeds the candidates decoded from the maps.
     """
 
-    def __init__(self, feature_dim: int = 400, temporal_scale: int = 100, max_duration: int = 100,
-                 num_classes: int = 200, *, base_channels: int = 256, bm_channels: int = 512,
-                 map_channels: int = 128, num_samples: int = 32, samples_per_bin: int = 3,
-                 boundary_ratio: float = 0.5, conv_groups: int = 4, amassment: str = "pad",
-                 amass_context: float = 0.0, attention: str = "softmax", error_head: bool = True,
-                 error_input: str = "proposal", error_context: float = 0.25, error_points: int = 16,
-                 bm_impl: str = "auto"):
+    def __init__(self, cfg: ModelConfig):
+        """The one place a ModelConfig becomes modules (a variant is chosen here, from a ModelConfig field);
+        `engine.build.build_model` and `engine.checkpoint.load_model` both build through it."""
         super().__init__()
-        self.temporal_scale, self.max_duration, self.num_classes = temporal_scale, max_duration, num_classes
-        self.amassment, self.amass_context = amassment, amass_context
-        self.proposals = ProposalGenerator(feature_dim, temporal_scale, max_duration, base_channels=base_channels,
-                                           bm_channels=bm_channels, map_channels=map_channels,
-                                           num_samples=num_samples, samples_per_bin=samples_per_bin,
-                                           boundary_ratio=boundary_ratio, conv_groups=conv_groups,
-                                           bm_impl=bm_impl)
+        self.temporal_scale, self.max_duration, self.num_classes = cfg.temporal_scale, cfg.max_duration, cfg.num_classes
+        self.amassment, self.amass_context = cfg.amassment, cfg.amass_context
+        self.proposals = ProposalGenerator(cfg)
         # separate attention networks for the two heads (Sec. 3.3)
-        if error_input not in ("proposal", "boundaries"):
-            raise ValueError(f"error_input must be 'proposal' or 'boundaries', got {error_input!r}")
+        if cfg.error_input not in ("proposal", "boundaries"):
+            raise ValueError(f"error_input must be 'proposal' or 'boundaries', got {cfg.error_input!r}")
+        T, Fdim = cfg.temporal_scale, cfg.feature_dim
         self.error_head = None  # the paper's: the proposal's own columns, beside the class head
         self.boundary_head = None  # windows around each boundary (boundary_head.py)
-        if error_head and error_input == "proposal":
-            self.error_head = SequentialHead(temporal_scale, feature_dim, 2, attention)
-        elif error_head:
-            self.boundary_head = BoundaryErrorHead(feature_dim, temporal_scale, points=error_points,
-                                                   context=error_context, attention=attention)
-        self.class_head = SequentialHead(temporal_scale, feature_dim, num_classes, attention)
+        if cfg.error_head and cfg.error_input == "proposal":
+            self.error_head = SequentialHead(T, Fdim, 2, cfg.attention)
+        elif cfg.error_head:
+            self.boundary_head = BoundaryErrorHead(Fdim, T, points=cfg.error_points, context=cfg.error_context,
+                                                   attention=cfg.attention)
+        self.class_head = SequentialHead(T, Fdim, cfg.num_classes, cfg.attention)
 
     @classmethod
-    def from_config(cls, cfg) -> "SeqAttNet":
-        """cfg: seqattnet.config.ModelConfig."""
-        return cls(cfg.feature_dim, cfg.temporal_scale, cfg.max_duration, cfg.num_classes,
-                   base_channels=cfg.base_channels, bm_channels=cfg.bm_channels, map_channels=cfg.map_channels,
-                   num_samples=cfg.num_samples, samples_per_bin=cfg.samples_per_bin,
-                   boundary_ratio=cfg.boundary_ratio, conv_groups=cfg.conv_groups,
-                   amassment=cfg.amassment, amass_context=cfg.amass_context, attention=cfg.attention,
-                   error_head=cfg.error_head, error_input=cfg.error_input, error_context=cfg.error_context,
-                   error_points=cfg.error_points, bm_impl=cfg.bm_impl)
+    def from_config(cls, cfg: ModelConfig) -> "SeqAttNet":
+        """The same as SeqAttNet(cfg)."""
+        return cls(cfg)
 
     def forward(self, features: torch.Tensor) -> ProposalMaps:
         """features: Tensor[B, F, T] -> ProposalMaps (start, end: (B, T); confidence: (B, 2, D, T))."""
         return self.proposals(features)
 
-    def heads(self, features: torch.Tensor, proposals: torch.Tensor, refine_steps: int = 1) -> HeadOutputs:
+    def heads(self, features: torch.Tensor, proposals: torch.Tensor, refine_steps: int = 1,
+              width: int | None = None) -> HeadOutputs:
         """features: Tensor[B, F, T]; proposals: long Tensor[P, 3] (batch index, start_idx, end_idx);
         refine_steps: steps of the boundary head (each around the last refined boundaries; the paper's head
-        has one).
+        has one); width: run every proposal as one group of this width (the export graph's T) instead.
 
         Zero-padded proposals run in groups of similar length, each cut to its longest member
-        (exactly the same outputs as one group of width T; see heads.py).
+        (exactly the same outputs as one group of width T: the invariant stated in heads.py).
         """
         if self.boundary_head is not None:
-            offsets, scale = self.boundary_head(features, proposals, refine_steps)
-            return HeadOutputs(offsets, self._classify(features, proposals, None)[1], scale)
-        offsets, log_probs = self._classify(features, proposals, self.error_head)
-        return HeadOutputs(offsets, log_probs)
+            offsets_norm, scale = self.boundary_head(features, proposals, refine_steps)
+            return HeadOutputs(offsets_norm, self._classify(features, proposals, None, width)[1], scale)
+        offsets_norm, log_probs = self._classify(features, proposals, self.error_head, width)
+        return HeadOutputs(offsets_norm, log_probs)
 
-    def _classify(self, features: torch.Tensor, proposals: torch.Tensor,
-                  error_head: nn.Module | None) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def _classify(self, features: torch.Tensor, proposals: torch.Tensor, error_head: nn.Module | None,
+                  width: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
         """The heads on the 3D input: tanh offsets of `error_head` (None without one) and class log-probs."""
-        proposals = widen(proposals, self.temporal_scale, self.amass_context)
-        groups = self._length_groups(proposals)
-        outputs = []
-        for index, width in groups:
-            x, valid = amass(features, proposals[index], self.amassment, width)  # (p, F, width), (p, width)
-            offsets = error_head(x, valid) if error_head is not None else x.new_zeros(len(index), 0)
-            outputs.append((offsets, self.class_head(x, valid)))
-        order = torch.argsort(torch.cat([index for index, _ in groups]))
-        offsets = torch.cat([o for o, _ in outputs])[order]
-        log_probs = torch.log_softmax(torch.cat([c for _, c in outputs])[order], dim=-1)  # (P, Nc)
-        return (torch.tanh(offsets) if error_head is not None else None), log_probs
+        rows = widen(proposals, self.temporal_scale, self.amass_context)  # (P, 3)
+        if width is not None:  # one group, in the rows' order: nothing to sort back
+            offsets, logits = self._group(features, rows, width, error_head)
+        else:
+            groups = self._length_groups(rows)
+            outputs = [self._group(features, rows[index], w, error_head) for index, w in groups]
+            order = torch.argsort(torch.cat([index for index, _ in groups]))
+            logits = torch.cat([c for _, c in outputs])[order]  # (P, Nc)
+            offsets = torch.cat([o for o, _ in outputs])[order] if error_head is not None else None  # (P, 2)
+        log_probs = torch.log_softmax(logits, dim=-1)  # (P, Nc)
+        return (torch.tanh(offsets) if offsets is not None else None), log_probs
+
+    def _group(self, features: torch.Tensor, rows: torch.Tensor, width: int,
+               error_head: nn.Module | None) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """One group of rows (p, 3) amassed to `width` steps -> error logits (p, 2; None without
+        `error_head`) and class logits (p, Nc)."""
+        x, valid = amass(features, rows, self.amassment, width)  # (p, F, width), (p, width)
+        offsets = error_head(x, valid) if error_head is not None else None
+        return offsets, self.class_head(x, valid)
 
     def _length_groups(self, proposals: torch.Tensor, step: int = 8) -> list[tuple[torch.Tensor, int]]:
-        """(indices, width) per group of proposals whose lengths round up to the same multiple of `step`."""
+        """(indices, width) per group of proposals whose lengths round up to the same multiple of `step`;
+        one group of width T with "resample". Exact only because of the heads' invariant (heads.py)."""
         T = self.temporal_scale
         if self.amassment != "pad":
             return [(torch.arange(len(proposals), device=proposals.device), T)]

@@ -60,21 +60,21 @@ class ScoredSegments(NamedTuple):
     video_index: torch.Tensor  # long (M,) batch index
 
 
-def score_candidates(candidates: Candidates, offsets: torch.Tensor | None, class_log_probs: torch.Tensor,
+def score_candidates(candidates: Candidates, offsets_norm: torch.Tensor | None, class_log_probs: torch.Tensor,
                      temporal_scale: int, *, top_k_classes: int = 1) -> ScoredSegments:
     """Refine each candidate with the error head and score it for its top-k classes.
 
-    offsets: Tensor[P, 2] (delta_s, delta_e) in units of the video or None (no refinement);
+    offsets_norm: Tensor[P, 2] (delta_s, delta_e) in units of the video or None (no refinement);
     class_log_probs: Tensor[P, Nc]. Refined t = t + T delta in snippets (Sec. 3.5.2), i.e. u + delta
     in normalised units, clipped to [0, 1]; a refinement that would reverse the segment is dropped.
     """
-    props = candidates.proposals
-    seg = props[:, 1:].to(class_log_probs.dtype) / temporal_scale  # (P, 2)
-    if offsets is not None:
-        refined = (seg + offsets.to(seg.dtype)).clamp(0.0, 1.0)
+    rows = candidates.proposals  # (P, 3) batch index, start_idx, end_idx
+    seg = rows[:, 1:].to(class_log_probs.dtype) / temporal_scale  # (P, 2)
+    if offsets_norm is not None:
+        refined = (seg + offsets_norm.to(seg.dtype)).clamp(0.0, 1.0)
         seg = torch.where((refined[:, 1] > refined[:, 0])[:, None], refined, seg)
     k = min(top_k_classes, class_log_probs.shape[1])
     class_prob, label = class_log_probs.exp().topk(k, dim=1)  # (P, k)
     scores = candidates.confidence[:, None] * class_prob  # (P, k)
     return ScoredSegments(seg.repeat_interleave(k, dim=0), scores.reshape(-1), label.reshape(-1),
-                          props[:, 0].repeat_interleave(k))
+                          rows[:, 0].repeat_interleave(k))

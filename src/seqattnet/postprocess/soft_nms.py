@@ -44,21 +44,11 @@ class BatchedSoftNMSResult(NamedTuple):
     valid: Tensor
 
 
-def soft_nms(
-    segments: Tensor,
-    scores: Tensor,
-    labels: Tensor | None = None,
-    *,
-    method: str = "gaussian",
-    sigma: float = 0.4,
-    iou_threshold: float = 0.0,
-    adaptive: tuple[float, float] | None = None,
-    top_k: int = 100,
-    class_agnostic: bool = True,
-    chunk_size: int | None = None,
-    cpu_threads: int | None = 1,
-) -> SoftNMSResult:
-    """Soft-NMS of one video's candidates.
+def soft_nms(segments: Tensor, scores: Tensor, labels: Tensor | None = None, *, method: str = "gaussian",
+             sigma: float = 0.4, iou_threshold: float = 0.0, adaptive: tuple[float, float] | None = None,
+             top_k: int = 100, class_agnostic: bool = True, chunk_size: int | None = None,
+             cpu_threads: int | None = 1) -> SoftNMSResult:
+    """Soft-NMS of one video's candidates: `batched_soft_nms` of one video, with its options.
 
     segments: Tensor[N, 2] (start, end; normalised units when `adaptive` is used); scores: Tensor[N]
     (float, >= 0; -inf marks a candidate never to keep); labels: int Tensor[N] or None (needed when

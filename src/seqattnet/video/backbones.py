@@ -55,8 +55,8 @@ class Backbone:
         return (x - mean) / std
 
 
-def build_backbone(name: str, weights: str = "default", *, snippet_frames: int = 16, seed: int = 0) -> Backbone:
-    """Build backbone `name` for snippets of `snippet_frames` frames.
+def build_backbone(name: str, weights: str = "default", *, window_frames: int = 16, seed: int = 0) -> Backbone:
+    """Build backbone `name` for snippets of `window_frames` frames.
 
     weights: "default" (torchvision's pretrained DEFAULT weights, downloaded by torchvision on first use
     into $TORCH_HOME), "random" (random initialisation from `seed`: reproducible, for tests only) or the
@@ -66,14 +66,14 @@ def build_backbone(name: str, weights: str = "default", *, snippet_frames: int =
     if name not in BACKBONES:
         raise InputError.at("--backbone", f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
     spec = BACKBONES[name]
-    if spec.exact_frames is not None and snippet_frames != spec.exact_frames:
+    if spec.exact_frames is not None and window_frames != spec.exact_frames:
         raise InputError.at("--snippet", f"{name} needs snippets of exactly {spec.exact_frames} frames, got "
-                                         f"{snippet_frames}; pass --snippet {spec.exact_frames}")
+                                         f"{window_frames}; pass --snippet {spec.exact_frames}")
     models = _import_torchvision().models
     enum = models.get_model_weights(name).DEFAULT
     min_frames = enum.meta.get("min_temporal_size", 1)
-    if snippet_frames < min_frames:
-        raise InputError.at("--snippet", f"{name} needs snippets of at least {min_frames} frames, got {snippet_frames}")
+    if window_frames < min_frames:
+        raise InputError.at("--snippet", f"{name} needs snippets of at least {min_frames} frames, got {window_frames}")
     model, label = _load_model(models, name, spec, weights, enum, seed)
     t = enum.transforms()
     return Backbone(name=name, model=model.eval(), weights=label, feature_dim=spec.feature_dim,

@@ -65,7 +65,7 @@ def extract_features(
     *,
     backbone: str | Backbone = "r2plus1d_18",
     weights: str = "default",
-    snippet_frames: int = 16,
+    window_frames: int = 16,
     stride_frames: int = 16,
     batch_size: int = 16,
     device: str = "auto",
@@ -78,7 +78,7 @@ def extract_features(
     state-dict file), or an already built `Backbone` (then `weights` is unused). Existing files are
     skipped unless `overwrite`. A video that fails is listed in `failed` and the others go on.
     """
-    for name, value in (("--snippet", snippet_frames), ("--stride", stride_frames), ("--batch-size", batch_size)):
+    for name, value in (("--snippet", window_frames), ("--stride", stride_frames), ("--batch-size", batch_size)):
         if value < 1:
             raise InputError.at(name, f"must be a positive number of frames/snippets, got {value}")
     files = find_videos(videos)
@@ -98,12 +98,12 @@ def extract_features(
     dev = resolve_device(device)
     require_av()  # missing PyAV: one error now, not one per video
     net = backbone if isinstance(backbone, Backbone) else build_backbone(backbone, weights,
-                                                                         snippet_frames=snippet_frames)
+                                                                         window_frames=window_frames)
     net.model.to(dev)
     bar = tqdm(todo, desc=f"extract {net.name}", unit="video", disable=not progress)
     for path, out in bar:
         try:
-            features, meta = extract_video(path, net, snippet_frames=snippet_frames, stride_frames=stride_frames,
+            features, meta = extract_video(path, net, window_frames=window_frames, stride_frames=stride_frames,
                                            batch_size=batch_size, device=dev, on_batch=_show_snippets(bar, path.stem))
         except InputError as e:
             result.failed.append((path, str(e).removeprefix(f"{path}: ")))
@@ -112,7 +112,7 @@ def extract_features(
     return result
 
 
-def extract_video(path: str | Path, net: Backbone, *, snippet_frames: int, stride_frames: int, batch_size: int,
+def extract_video(path: str | Path, net: Backbone, *, window_frames: int, stride_frames: int, batch_size: int,
                   device: torch.device, on_batch=None) -> tuple[np.ndarray, dict]:
     """One video -> (float32[n, F], meta), n = num_snippets(num_frames / fps, fps, stride, snippet).
 
@@ -121,11 +121,11 @@ def extract_video(path: str | Path, net: Backbone, *, snippet_frames: int, strid
     """
     path = Path(path)
     info = probe_video(path)
-    expected = num_snippets(info.num_frames / info.fps, info.fps, stride_frames, snippet_frames)
+    expected = num_snippets(info.num_frames / info.fps, info.fps, stride_frames, window_frames)
     counter = _Counter(iter_frames(path, net.resize, net.crop_size))
     outputs = []
     with torch.inference_mode():
-        for batch in _batched(iter_snippets(counter, snippet_frames, stride_frames), batch_size):
+        for batch in _batched(iter_snippets(counter, window_frames, stride_frames), batch_size):
             x = torch.from_numpy(np.stack(batch)).to(device)  # (B, snippet, crop, crop, 3) uint8
             outputs.append(net.model(net.normalise(x)).float().cpu())  # (B, F)
             if on_batch is not None:
@@ -136,7 +136,7 @@ def extract_video(path: str | Path, net: Backbone, *, snippet_frames: int, strid
     duration_s = counter.n / info.fps
     meta = {
         "backbone": net.name, "weights": net.weights, "feature_dim": net.feature_dim,
-        "stride_frames": stride_frames, "window_frames": snippet_frames, "fps": info.fps,
+        "stride_frames": stride_frames, "window_frames": window_frames, "fps": info.fps,
         "num_frames": counter.n, "duration_s": duration_s, "num_snippets": int(features.shape[0]),
         "crop_size": net.crop_size, "seqattnet_version": __version__,
     }
