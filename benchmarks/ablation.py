@@ -63,7 +63,7 @@ SIZES = {  # proposal-stage widths (base, BM, map channels): the demo's, half, q
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
-    parser.add_argument("--modes", default="standard,hard", help="built-in data modes (data.synthetic_mode)")
+    parser.add_argument("--modes", default="standard,hard", help="built-in data modes (synthetic.mode)")
     parser.add_argument("--out", default="runs/ablation", help="runs and datasets go here")
     parser.add_argument("--parts", default="core,removals,sizes",
                         help="core: the paper model and the shipped default, with and without refinement; "
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[str], reuse: bool) -> dict[str, dict]:
     """Every variant of one mode and seed -> {variant: scores}."""
-    data = [f"data.root={out / f'data-{mode}'}", f"data.synthetic_mode={mode}", f"train.seed={seed}"]
+    data = [f"data.root={out / f'data-{mode}'}", f"synthetic.mode={mode}", f"train.seed={seed}"]
     folder, scores = out / mode / f"seed_{seed}", {}
     default = trained(folder, "shipped default", data + overrides, reuse)
     if "core" in parts:

@@ -3,7 +3,7 @@
 Each seed trains into OUT/seed_<n> (its own checkpoint, log and metrics.json); the table reports the
 average mAP, the mAP at each tIoU, AR@AN and AUC over the seeds (std is the sample standard deviation,
 0 for one seed). A single number from one seed hides how much of a difference between two configs is
-noise; run this on both before believing the difference. With the built-in data (data.synthetic) the
+noise; run this on both before believing the difference. With the built-in data (synthetic.generate) the
 dataset is generated once, by the first seed, so only the training varies between seeds.
 
     python benchmarks/seeds.py [--config demo] [--seeds 0,1,2] [--out runs/seeds] [--set key=value ...] [--json]

@@ -2,7 +2,7 @@
 videos of 4 classes, T = D = 16 and 16-channel features and layers. pytest puts tests/ on the import
 path (it holds the top conftest.py), so any test module imports this by name."""
 
-TINY_RUN = ["data.synthetic_train=24", "data.synthetic_val=8", "data.synthetic_classes=4", "model.num_classes=4",
+TINY_RUN = ["synthetic.train_videos=24", "synthetic.val_videos=8", "synthetic.classes=4", "model.num_classes=4",
             "model.feature_dim=16", "model.temporal_scale=16", "model.max_duration=16", "model.base_channels=16",
             "model.bm_channels=16", "model.map_channels=8", "model.num_samples=8", "train.batch_size=8"]
 

@@ -1,145 +1,34 @@
 """Typed configuration: dataclasses loaded from YAML (shipped or a path) with `key=value` overrides.
 
 Only `build_*` functions and the constructors that compose from a config (`SeqAttNet(cfg)`) read these;
-everything else takes explicit arguments. Every default below is the paper's ActivityNet choice (where
-the paper leaves one open, the reading docs/model.md describes) unless it says otherwise.
+everything else takes explicit arguments. The sections themselves live in config_sections.py; keys that
+moved between sections are still read under their old names (MOVED_KEYS), in YAML, `--set` and checkpoints.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from .config_sections import (Config, DataConfig, EvaluationConfig, InferenceConfig, LabelConfig, LossConfig,
+                              ModelConfig, SyntheticConfig, TrainConfig, WindowConfig)
 from .errors import InputError
 
+__all__ = ["CONFIG_DIR", "LIMITS", "MOVED_KEYS", "SECTIONS", "Config", "DataConfig", "EvaluationConfig",
+           "InferenceConfig", "InputError", "LabelConfig", "Limit", "LossConfig", "ModelConfig", "SyntheticConfig",
+           "TrainConfig", "WindowConfig", "apply_override", "apply_overrides", "check_together", "config_from_dict",
+           "load_config", "migrate", "migrate_key", "save_config", "shipped_configs", "to_dict"]
+
 CONFIG_DIR = Path(__file__).parent / "configs"
-
-
-@dataclass
-class ModelConfig:
-    feature_dim: int = 400  # F: TSN 200 RGB + 200 flow
-    temporal_scale: int = 100  # T: snippets every video is rescaled to
-    max_duration: int = 100  # D: longest proposal in snippets (rows of the confidence maps)
-    num_classes: int = 200  # Nc
-    base_channels: int = 256  # Table 1
-    bm_channels: int = 512  # Conv3d output channels, Table 1
-    map_channels: int = 128  # Conv2d channels, Table 1
-    num_samples: int = 32  # N, boundary-matching sample points
-    samples_per_bin: int = 3  # BMN
-    boundary_ratio: float = 0.5  # BM sampling region widened by this x length on each side (BMN)
-    conv_groups: int = 4  # BMN's grouped base / temporal-evaluation convolutions
-    amassment: Literal["pad", "resample"] = "pad"  # 3D input: pad (paper) or resample
-    amass_context: float = 0.0  # widen each proposal by this x its length on both sides for the heads (0 = paper)
-    attention: Literal["softmax", "sigmoid", "uniform"] = "softmax"  # softmax: paper; uniform: no attention (ablation)
-    error_head: bool = True  # False: no boundary refinement (ablation)
-    error_input: Literal["proposal", "boundaries"] = "proposal"  # the error head reads the proposal's columns
-    # (paper) or a window around each boundary (boundary_head.py, the shipped configs)
-    error_context: float = 0.25  # "boundaries": window of +- this x the proposal's length around each boundary
-    error_points: int = 16  # "boundaries": positions each window is resampled to
-    bm_impl: Literal["auto", "sparse", "dense", "reference"] = "auto"  # reference: BMN's direct, slow computation
-
-
-@dataclass
-class LabelConfig:
-    regions: Literal["paper", "bmn"] = "paper"  # boundary regions: paper (Eqs. 2-6, d/10) or bmn (t +- 1.5/T)
-    class_iou: float = 0.0  # > 0: candidate cells with IoU >= this also train the class head (0.7 in docs/model.md)
-    error_iou: float = 0.5  # cells with IoU >= this train the error head
-    error_per_video: int = 16  # cells sampled per video for the error head
-    error_rows: Literal["cells", "jitter"] = "cells"  # error head's rows: random cells with IoU >= error_iou
-    # (paper) or ground truth with jittered boundaries, like the candidates it refines
-    error_jitter: float = 0.06  # "jitter": ground-truth boundaries moved by N(0, (this x length)^2), on the grid
-
-
-@dataclass
-class LossConfig:
-    lambda_r: float = 10.0  # Table 4
-    lambda_te: float = 1.0
-    lambda_cl: float = 1.0
-    lambda_er: float = 1.0
-    lambda_l2: float = 0.001  # L2 penalty lambda_2 * ||theta||^2, applied as weight decay 2 * lambda_2
-    boundary_threshold: float = 0.5  # b_i = g_i > 0.5 for G_S, G_E (paper)
-    map_threshold: float = 0.9  # positive cells of M_CC (BMN)
-
-
-@dataclass
-class InferenceConfig:
-    peak_ratio: float = 0.5  # a boundary is a candidate where it is a local peak or above this x max (BMN)
-    max_candidates: int = 100  # candidates (by proposal confidence) sent to the heads
-    top_k_classes: int = 1  # classes kept per candidate, each scored S = P x Cscore_c (Sec. 3.6)
-    refine: bool = True  # apply the error head's offsets
-    refine_steps: int = 1  # boundary head ("boundaries"): refinement steps, each around the last refined boundaries
-    soft_nms_sigma: float = 0.4  # Gaussian decay exp(-iou^2 / sigma) (BMN's alpha)
-    soft_nms_t1: float = 0.5  # adaptive IoU threshold t1 + (t2 - t1) * width (BMN)
-    soft_nms_t2: float = 0.9
-    max_detections: int = 100  # kept per video (ActivityNet)
-    class_scores: str = ""  # video-level classifier scores (CUHK-style JSON, path under data.root); "" = no fusion
-    class_score_fusion: Literal["multiply", "replace"] = "multiply"  # score x its class's video score, or BMN's top-k
-    class_score_top_k: int = 2  # video classes per segment with "replace" (BMN: 2)
-
-
-@dataclass
-class DataConfig:
-    root: str = ""  # folder the relative paths below are read from ("" = current directory)
-    annotations: str = "annotations.json"  # ActivityNet JSON, BMN anet_anno_action.json or THUMOS JSON
-    video_info: str = ""  # BMN video_info_new.csv ("" = beside the annotations)
-    features: str = "features"  # folder of per-video feature files, or one .h5/.hdf5 file keyed by video id
-    file_pattern: str = "{video_id}.npy"
-    classes: str = ""  # class list file ("" = the classes found in the annotations, sorted)
-    backbone: str = ""  # network that made the features ("" = not recorded); predict refuses features of another
-    stride_frames: float = 16.0  # snippet stride in frames (ActivityNet TSN: 16)
-    window_frames: float = 16.0  # frames a snippet covers
-    fps: float = 0.0  # 0 = per-video fps from the annotations
-    rescaled: bool = False  # True: files already hold T rows (BMN's CSV layout)
-    train_subset: str = "training"
-    val_subset: str = "validation"
-    cache: bool = True  # cache the rescaled features in one memory-mappable file
-    synthetic: bool = False  # generate the built-in dataset into `root` when it is missing
-    synthetic_train: int = 1200  # videos of the built-in dataset
-    synthetic_val: int = 300
-    synthetic_classes: int = 20
-    synthetic_groups: int = 5  # groups of confusable classes (at most synthetic_classes)
-    synthetic_mode: Literal["standard", "hard"] = "standard"  # hard: the second evaluation set (docs/data.md)
-
-    def path(self, relative: str) -> Path:
-        """A path of this section, read from `root` unless it is absolute."""
-        p = Path(relative)
-        return p if p.is_absolute() or not self.root else Path(self.root) / p
-    protocol: Literal["activitynet", "thumos"] = "activitynet"  # evaluation tIoUs: 0.5:0.05:0.95, thumos 0.3:0.1:0.7
-    windows: bool = False  # True: items are windows of T native snippets (THUMOS14), not whole videos rescaled to T
-    window_overlap: float = 0.5  # share of T two consecutive windows have in common
-    window_min_fraction: float = 0.3  # a segment cut by a window is kept when >= this x min(its length, the window)
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 5  # Table 4
-    batch_size: int = 16  # Table 4
-    lr: float = 0.001  # Table 4, Adam
-    lr_step: int = 0  # > 0: multiply the lr by 0.1 every lr_step epochs (BMN); 0 = constant (paper)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
-    num_threads: int = 0  # torch CPU threads (0 = torch's default)
-    eval_every: int = 0  # > 0: evaluate on data.val_subset every this many epochs and keep best.pt; 0 = only at the end
-    grad_clip: float = 0.0  # > 0: clip the gradients' global L2 norm to this before each step; 0 = off (paper)
-    amp: bool = False  # True: bfloat16 autocast for the forward pass and loss (CPU and CUDA); off = float32 (paper)
-
-
-@dataclass
-class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    labels: LabelConfig = field(default_factory=LabelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass(frozen=True)
@@ -221,12 +110,12 @@ LIMITS: dict[str, Limit] = {
     "data.stride_frames": above(0),
     "data.window_frames": at_least(0),
     "data.fps": at_least(0),
-    "data.synthetic_train": at_least(1),
-    "data.synthetic_val": at_least(1),
-    "data.synthetic_classes": at_least(1),
-    "data.synthetic_groups": at_least(1),
-    "data.window_overlap": between(0, 1, hi_open=True),
-    "data.window_min_fraction": between(0, 1),
+    "synthetic.train_videos": at_least(1),
+    "synthetic.val_videos": at_least(1),
+    "synthetic.classes": at_least(1),
+    "synthetic.groups": at_least(1),
+    "windows.overlap": between(0, 1, hi_open=True),
+    "windows.min_fraction": between(0, 1),
     "train.epochs": at_least(1),
     "train.batch_size": at_least(1),
     "train.lr": above(0),
@@ -236,6 +125,45 @@ LIMITS: dict[str, Limit] = {
     "train.eval_every": at_least(0),
     "train.grad_clip": at_least(0),
 }
+
+
+# Keys that moved to a section of their own, old name -> new name: read under either name wherever a config
+# is read (a YAML file, `--set`, a checkpoint's or a run's saved config), written under the new one.
+MOVED_KEYS: dict[str, str] = {
+    "data.protocol": "evaluation.protocol",
+    "data.synthetic": "synthetic.generate",
+    "data.synthetic_train": "synthetic.train_videos",
+    "data.synthetic_val": "synthetic.val_videos",
+    "data.synthetic_classes": "synthetic.classes",
+    "data.synthetic_groups": "synthetic.groups",
+    "data.synthetic_mode": "synthetic.mode",
+    "data.windows": "windows.enabled",
+    "data.window_overlap": "windows.overlap",
+    "data.window_min_fraction": "windows.min_fraction",
+}
+
+
+def migrate_key(key: str) -> str:
+    """The current name of a `section.key` (itself unless it moved)."""
+    return MOVED_KEYS.get(key.strip(), key)
+
+
+def migrate(raw: dict, source: str) -> dict:
+    """A copy of a raw config mapping with the MOVED_KEYS under their new names; refused when a key is
+    given under both names."""
+    raw = copy.deepcopy(raw)
+    for old, new in MOVED_KEYS.items():
+        (old_section, old_name), (new_section, new_name) = old.split("."), new.split(".")
+        if not isinstance(raw.get(old_section), dict) or old_name not in raw[old_section]:
+            continue
+        value = raw[old_section].pop(old_name)
+        target = raw.setdefault(new_section, {})
+        if not isinstance(target, dict):
+            continue  # _build names the section that is not a mapping
+        if new_name in target:
+            raise InputError.at(source, f"{old!r} and {new!r} are one key (its old and new name); give only {new!r}")
+        target[new_name] = value
+    return raw
 
 
 def check_together(cfg: Config, source: str) -> None:
@@ -278,7 +206,7 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
             raise InputError.at(path, f"not valid YAML: {e}".replace("\n", " ")) from None
     if not isinstance(raw, dict):
         raise InputError.at(path, "expected a mapping of sections (model, data, train, ...)")
-    cfg = _build(Config, raw, str(path), "")
+    cfg = _build(Config, migrate(raw, str(path)), str(path), "")
     check_together(cfg, str(path))
     apply_overrides(cfg, overrides or [])
     return cfg
@@ -286,9 +214,10 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
 
 def _unknown(key: str, names: list[str], prefix: str, part: str | None = None) -> str:
     """`unknown key 'train.epoch' (did you mean 'train.epochs'?); expected one of [...]`: the closest of
-    `names` to `part` (default: the key's last part)."""
-    close = difflib.get_close_matches(part or key.rsplit(".", 1)[-1], names, n=1, cutoff=0.6)
-    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+    `names` (or of the old names of keys that moved from this section) to `part` (default: the key's last part)."""
+    moved = {o.split(".")[1]: n for o, n in MOVED_KEYS.items() if o.startswith(prefix)} if prefix else {}
+    close = difflib.get_close_matches(part or key.rsplit(".", 1)[-1], names + list(moved), n=1, cutoff=0.6)
+    hint = f" (did you mean {moved.get(close[0], prefix + close[0])!r}?)" if close else ""
     return f"unknown key {key!r}{hint}; expected one of {sorted(names)}"
 
 
@@ -356,9 +285,10 @@ def apply_overrides(cfg: Config, items: list[str], *, sections: tuple[str, ...] 
     """Every `section.key=value` of `items`, then `check_together`. With `sections`, a key of another
     section is refused, the message ending with `why`."""
     for item in items:
-        section = item.split("=", 1)[0].strip().split(".")[0]
+        key = migrate_key(item.split("=", 1)[0].strip())
+        section = key.split(".")[0]
         if sections is not None and section in SECTIONS and section not in sections:
-            raise InputError.at("--set", f"{item.split('=', 1)[0].strip()!r} cannot be changed here: {why}")
+            raise InputError.at("--set", f"{key!r} cannot be changed here: {why}")
         apply_override(cfg, item)
     if items:
         check_together(cfg, "--set")
@@ -369,7 +299,7 @@ def apply_override(cfg: Config, item: str) -> None:
     if "=" not in item:
         raise InputError.at("--set", f"expected key=value, got {item!r}")
     key, value = item.split("=", 1)
-    key = key.strip()
+    key = migrate_key(key.strip())
     parts = key.split(".")
     if parts[0] not in SECTIONS:
         raise InputError.at("--set", _unknown(key, SECTIONS, "", parts[0]).replace("expected one of", "sections:"))
@@ -395,6 +325,7 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 
 def config_from_dict(raw: dict, source: str = "checkpoint") -> Config:
-    cfg = _build(Config, raw, source, "")
+    """A config from its mapping (a checkpoint's or a saved config.yaml), in today's layout or an older one."""
+    cfg = _build(Config, migrate(raw, source), source, "")
     check_together(cfg, source)
     return cfg

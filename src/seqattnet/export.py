@@ -157,7 +157,7 @@ def describe(cfg: Config, classes: list[str], fmt: str, paths: list[Path], check
                   "error_head": m.error_head, "error_input": m.error_input, "amassment": m.amassment,
                   "amass_context": m.amass_context},
         "features": {"backbone": d.backbone, "stride_frames": d.stride_frames, "window_frames": d.window_frames,
-                     "fps": d.fps, "rescaled": d.rescaled, "windows": d.windows, "window_overlap": d.window_overlap},
+                     "fps": d.fps, "rescaled": d.rescaled, "windows": cfg.windows.enabled, "window_overlap": cfg.windows.overlap},
         "inference": dataclasses.asdict(cfg.inference),
         "classes": list(classes),
         "graphs": {

@@ -127,5 +127,5 @@ def test_config_pointing_at_the_file_builds_and_checks(sources, tmp_path):
 
 def test_windows_refuse_an_hdf5_file(sources):
     h5_path, _, annotations = sources
-    with pytest.raises(InputError, match=r"feats\.h5: data\.windows reads a folder"):
+    with pytest.raises(InputError, match=r"feats\.h5: windows\.enabled reads a folder"):
         WindowDataset(annotations, h5_path, CLASSES, SPEC, T)

@@ -161,7 +161,7 @@ def test_hard_mode_records_itself_and_differs_from_standard(tmp_path):
     assert a.videos.keys() == b.videos.keys()
     moved = [np.abs(a.videos[v].segments_s - b.videos[v].segments_s).max() for v in a.videos]
     assert max(moved) > 0  # the annotators moved boundaries away from where the signal changes
-    with pytest.raises(InputError, match="data.synthetic_mode"):
+    with pytest.raises(InputError, match="synthetic.mode"):
         generate_synthetic_dataset(tmp_path / "x", mode="easy", **SMALL)
 
 

@@ -70,7 +70,7 @@ class _CreatesAFile:
 
 
 def _train(env, *extra: str) -> list[str]:
-    return ["train", "--config", "demo", "--set", f"data.root={env / 'data'}", *TINY, "--set", "data.synthetic=false",
+    return ["train", "--config", "demo", "--set", f"data.root={env / 'data'}", *TINY, "--set", "synthetic.generate=false",
             *extra, "--out", str(env / "out"), "--quiet"]
 
 
@@ -95,7 +95,7 @@ CASES = [
     ("config missing file", lambda e: ["info", "--config", str(e / "nope.yaml")], ["no such config file", "shipped configs"]),
     ("config bad YAML", lambda e: ["info", "--config", str(e / "bad.yaml")], ["not valid YAML"]),
     ("config not a mapping", lambda e: ["info", "--config", str(e / "list.yaml")], ["expected a mapping of sections"]),
-    ("--set unknown section", lambda e: ["info", "--set", "nosuch.key=1"], ["unknown key 'nosuch.key'", "sections: ['data', 'inference'"]),
+    ("--set unknown section", lambda e: ["info", "--set", "nosuch.key=1"], ["unknown key 'nosuch.key'", "sections: ['data', 'evaluation', 'inference'"]),
     ("--set without =", lambda e: ["info", "--set", "train.epochs"], ["expected key=value", "'train.epochs'"]),
     ("--set a section", lambda e: ["info", "--set", "model=3"], ["'model' is a section", "model.feature_dim="]),
     ("--set wrong type", lambda e: ["info", "--set", "train.epochs=abc"], ["'train.epochs' must be int"]),
@@ -134,7 +134,8 @@ CASES = [
      ["'model.attention' must be one of 'softmax', 'sigmoid', 'uniform', got 'bogus'"]),
     ("train.device=gpu", lambda e: _train(e, "--set", "train.device=gpu"), ["'train.device' must be one of 'auto', 'cpu', 'cuda'"]),
     ("model.temporal_scale=0", lambda e: _train(e, "--set", "model.temporal_scale=0"), ["'model.temporal_scale' must be >= 2"]),
-    ("data.protocol=foo", lambda e: _train(e, "--set", "data.protocol=foo"), ["'data.protocol' must be one of 'activitynet'"]),
+    ("evaluation.protocol=foo", lambda e: _train(e, "--set", "evaluation.protocol=foo"),
+     ["'evaluation.protocol' must be one of 'activitynet'"]),
     ("max_duration > temporal_scale", lambda e: _train(e, "--set", "model.max_duration=17"),
      ["'model.max_duration' 17 must be <= 'model.temporal_scale' 16"]),
     ("--set misspelt key", lambda e: _train(e, "--set", "train.epoch=3"), ["unknown key 'train.epoch'", "did you mean 'train.epochs'?"]),

@@ -1,10 +1,12 @@
-"""Checkpoints load through the one model builder, whichever layout of the weights wrote them."""
+"""Checkpoints load through the one model builder, whichever layout of the weights or the config wrote them."""
 
 import torch
 
+from config_layouts import old_config_layout
 from seqattnet.config import load_config
 from seqattnet.engine import checkpoint
 from seqattnet.engine.checkpoint import load_model, save_checkpoint
+from seqattnet.engine.fit import resume_config
 from seqattnet.model import SeqAttNet
 
 TINY = ["model.temporal_scale=16", "model.max_duration=16", "model.feature_dim=8", "model.num_classes=3",
@@ -55,3 +57,17 @@ def test_load_model_builds_through_build_model(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint, "build_model", recording_build)
     load_model(tmp_path / "model.pt")
     assert built == [16]
+
+
+def test_a_checkpoint_with_the_old_config_layout_loads_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    cfg = load_config("thumos14", TINY)
+    save_checkpoint(tmp_path / "last.pt", SeqAttNet(cfg.model), cfg, CLASSES)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    state["config"] = old_config_layout(state["config"])
+    assert state["config"]["data"]["protocol"] == "thumos" and "windows" not in state["config"]
+    torch.save(state, tmp_path / "last.pt")
+    _, loaded, _ = load_model(tmp_path / "last.pt", overrides=["data.window_overlap=0.25", "data.protocol=activitynet"])
+    assert (loaded.windows.enabled, loaded.windows.overlap, loaded.evaluation.protocol) == (True, 0.25, "activitynet")
+    resumed = resume_config(tmp_path, None, ["data.synthetic_mode=hard", "train.epochs=3"])
+    assert (resumed.evaluation.protocol, resumed.synthetic.mode, resumed.train.epochs) == ("thumos", "hard", 3)

@@ -117,7 +117,7 @@ def test_evaluate_takes_inference_overrides(trained, capsys):
 
 def test_a_run_with_a_relative_data_root_evaluates_from_elsewhere(trained, tmp_path, monkeypatch):
     monkeypatch.chdir(trained)
-    assert main(["train", "--config", "demo", "--set", "data.root=data", *TINY, "--set", "data.synthetic=false",
+    assert main(["train", "--config", "demo", "--set", "data.root=data", *TINY, "--set", "synthetic.generate=false",
                  "--out", "relative", "--quiet"]) == 0
     assert (trained / "relative" / "config.yaml").read_text().count(f"root: {trained / 'data'}") == 1
     monkeypatch.chdir(tmp_path)

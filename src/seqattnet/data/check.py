@@ -107,7 +107,7 @@ def check_config(cfg: Config, duration_tolerance: float = 0.1) -> DataReport:
         return report
     spec = FeatureSpec.from_config(cfg)
     check_dataset(report, annotations, classes, path(d.features), d.file_pattern, spec, cfg.model.temporal_scale,
-                  [d.train_subset, d.val_subset], windows=d.windows, duration_tolerance=duration_tolerance)
+                  [d.train_subset, d.val_subset], windows=cfg.windows.enabled, duration_tolerance=duration_tolerance)
     if len(classes) != cfg.model.num_classes:
         report.errors.append(f"{counted(len(classes), 'class')}, but model.num_classes is {cfg.model.num_classes}; "
                              f"set --set model.num_classes={len(classes)}")

@@ -28,7 +28,7 @@ fixed random projection W and given a little white noise):
 - q, b_j: unlabelled distractor bursts in the background, with the prototype of a class of another group.
 - ε_j: AR(1) noise over snippets with coefficient `noise_ar` and unit variance.
 
-Two modes (`mode=`, the config's `data.synthetic_mode`): "standard" (the knobs above) and "hard", a
+Two modes (`mode=`, the config's `synthetic.mode`): "standard" (the knobs above) and "hard", a
 second evaluation set built to differ on purpose (`SIGNAL_MODES["hard"]`, docs/data.md): weaker actions,
 boundary ramps that vary from boundary to boundary and are longer on average, annotators whose
 boundaries disagree with where the signal changes (each annotated boundary moved by a normal error of
@@ -138,7 +138,7 @@ def generate_synthetic_dataset(
     interrupted run leaves no half-written dataset.
     """
     if mode not in SIGNAL_MODES:
-        raise InputError.at("data.synthetic_mode", f"unknown mode {mode!r}; expected one of {sorted(SIGNAL_MODES)}")
+        raise InputError.at("synthetic.mode", f"unknown mode {mode!r}; expected one of {sorted(SIGNAL_MODES)}")
     knobs = knobs or SIGNAL_MODES[mode]
     out_dir = Path(out_dir)
     if num_train < 0 or num_val < 0 or num_train + num_val == 0:

@@ -83,7 +83,7 @@ class WindowDataset(VideoDataset):
         if spec.rescaled:
             raise ValueError("windows need features at their native rate, not rescaled ones")
         if FeatureSource(feature_dir).store is not None:  # windows read row ranges of per-video files
-            raise InputError.at(feature_dir, "data.windows reads a folder of per-video files, not one HDF5 file")
+            raise InputError.at(feature_dir, "windows.enabled reads a folder of per-video files, not one HDF5 file")
         self._rows: dict[str, int] = {}
         super().__init__(annotations, feature_dir, classes, spec, temporal_scale, file_pattern=file_pattern,
                          tolerance_s=tolerance_s)

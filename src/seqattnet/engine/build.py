@@ -18,15 +18,15 @@ from ..structures import AnnotationSet
 
 def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
     """Generate the built-in dataset into data.root when the config asks for it and it is missing."""
-    if not cfg.data.synthetic or cfg.data.path(cfg.data.annotations).exists():
+    if not cfg.synthetic.generate or cfg.data.path(cfg.data.annotations).exists():
         return
     from ..data.synthetic import generate_synthetic_dataset
 
-    generate_synthetic_dataset(Path(cfg.data.root), num_train=cfg.data.synthetic_train,
-                               num_val=cfg.data.synthetic_val, num_classes=cfg.data.synthetic_classes,
-                               num_groups=min(cfg.data.synthetic_groups, cfg.data.synthetic_classes),
+    generate_synthetic_dataset(Path(cfg.data.root), num_train=cfg.synthetic.train_videos,
+                               num_val=cfg.synthetic.val_videos, num_classes=cfg.synthetic.classes,
+                               num_groups=min(cfg.synthetic.groups, cfg.synthetic.classes),
                                feature_dim=cfg.model.feature_dim, seed=cfg.train.seed,
-                               mode=cfg.data.synthetic_mode, progress=progress)
+                               mode=cfg.synthetic.mode, progress=progress)
 
 
 def load_ground_truth(cfg: Config) -> tuple[AnnotationSet, list[str]]:
@@ -45,10 +45,10 @@ def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes:
     videos = annotations.subset(subset)
     if not videos.videos:
         raise InputError.at(annotations.source, f"no videos in subset {subset!r}; subsets: {annotations.subsets}")
-    if cfg.data.windows:  # native-rate windows: read per window from the files (no grid to cache)
+    if cfg.windows.enabled:  # native-rate windows: read per window from the files (no grid to cache)
         return WindowDataset(videos, cfg.data.path(cfg.data.features), classes, FeatureSpec.from_config(cfg),
-                             cfg.model.temporal_scale, overlap=cfg.data.window_overlap,
-                             min_fraction=cfg.data.window_min_fraction, file_pattern=cfg.data.file_pattern)
+                             cfg.model.temporal_scale, overlap=cfg.windows.overlap,
+                             min_fraction=cfg.windows.min_fraction, file_pattern=cfg.data.file_pattern)
     cache = None
     if cfg.data.cache:
         cache = cfg.data.path(f"cache/{subset}_T{cfg.model.temporal_scale}.npy")

@@ -115,17 +115,18 @@ def read_checkpoint(path: str | Path) -> dict:
     return state
 
 
-CHECKPOINT_SECTIONS = ("inference", "data")  # what `--set` may change in a checkpoint's config
+# What `--set` may change in a checkpoint's config: inference and the data with how it is read and scored.
+CHECKPOINT_SECTIONS = ("inference", "data", "evaluation", "synthetic", "windows")
 
 
 def checkpoint_config(path: str | Path, state: dict, overrides: list[str] = ()) -> Config:
-    """The config of a loaded checkpoint with `overrides` (inference.* and data.* only) applied; a relative
+    """The config of a loaded checkpoint with `overrides` (of CHECKPOINT_SECTIONS only) applied; a relative
     data.root (of runs trained before roots were stored absolute) that does not exist from here is looked
     for from the checkpoint's folder upwards."""
     cfg = config_from_dict(state["config"], str(path))
     apply_overrides(cfg, list(overrides), sections=CHECKPOINT_SECTIONS,
                     why="the checkpoint's weights and training fix the model.*, labels.*, loss.* and train.* "
-                        "sections; --set takes inference.* and data.* keys")
+                        "sections; --set takes inference.* and data.* keys (and evaluation.*, synthetic.*, windows.*)")
     root = Path(cfg.data.root)
     if cfg.data.root and not root.is_absolute() and not root.exists():
         found = next((p / root for p in Path(path).resolve().parents if (p / root).is_dir()), None)

@@ -105,18 +105,18 @@ def score_results(truth: AnnotationSet, results: dict[str, list[dict]], unfused:
 
 def build_evaluator(cfg: Config, truth: AnnotationSet, classes: list[str],
                     windows: list[Window] | None = None) -> DetectionEvaluator:
-    """The evaluator of a config: data.protocol's tIoUs, inference.class_scores read when set."""
+    """The evaluator of a config: evaluation.protocol's tIoUs, inference.class_scores read when set."""
     inf = cfg.inference
     scores = read_class_scores(cfg.data.path(inf.class_scores), classes) if inf.class_scores else None
     by_id = {w.item_id: w for w in windows} if windows is not None else None
-    return DetectionEvaluator(truth, classes, resolve_tious(cfg.data.protocol), inf, windows=by_id,
+    return DetectionEvaluator(truth, classes, resolve_tious(cfg.evaluation.protocol), inf, windows=by_id,
                               class_scores=scores)
 
 
 def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, classes: list[str], subset: str,
                    device: torch.device, progress: bool = True) -> EvaluationReport:
     """Detections on every video of `subset` scored against its ground truth (missing videos count as misses)
-    at the tIoU thresholds of data.protocol. Windowed data (data.windows) is merged per video first. A
+    at the tIoU thresholds of evaluation.protocol. Windowed data (windows.enabled) is merged per video first. A
     subset without any ground-truth instance (ActivityNet's testing) gives detections and no metrics."""
     dataset = build_dataset(cfg, subset, ground_truth, classes)
     windows = getattr(dataset, "windows", None)
@@ -128,11 +128,12 @@ def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, c
 
 
 def diagnose_evaluation(report: EvaluationReport, cfg: Config) -> Diagnosis:
-    """The error diagnosis of an evaluation's detections (the fused ones, as its mAP), at data.protocol.
+    """The error diagnosis of an evaluation's detections (the fused ones, as its mAP), at evaluation.protocol.
     Labels without an instance in the subset are dropped, as for the mAP."""
     if report.detection is None or report.truth is None:
         raise InputError.at("--report", "the evaluated subset has no ground truth to diagnose against")
-    return diagnose(report.truth, report.results, resolve_tious(cfg.data.protocol), protocol=cfg.data.protocol,
+    protocol = cfg.evaluation.protocol
+    return diagnose(report.truth, report.results, resolve_tious(protocol), protocol=protocol,
                     ignore_unknown_labels=True)
 
 

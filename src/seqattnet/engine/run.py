@@ -45,7 +45,7 @@ def predict_files(checkpoint: str | Path, features: str | Path | list[Path], *, 
     from the argument, the file's metadata (`seqattnet extract`), the annotations or the config's data.fps;
     a video without any is refused. Each Detections records the duration and fps used. Files whose metadata
     names another backbone, dimension, stride or window than the checkpoint's are refused. A config with
-    data.windows runs sliding windows of T native snippets, merged per video as in evaluation.
+    windows.enabled runs sliding windows of T native snippets, merged per video as in evaluation.
     """
     from tqdm import tqdm
 
@@ -79,7 +79,7 @@ def predict_files(checkpoint: str | Path, features: str | Path | list[Path], *, 
             raise InputError.at(file, "no fps: not in the file's metadata, not in --annotations and data.fps is 0; "
                                 "pass --fps", video=video_id)
         duration = grid_duration_s(truth, spec) if truth is not None else _snippet_duration_s(raw.shape[0], cfg, video_fps)
-        detect_video = _detect_windows if cfg.data.windows else _detect_whole
+        detect_video = _detect_windows if cfg.windows.enabled else _detect_whole
         out.append(replace(detect_video(model, cfg, raw, video_id, video_fps, duration), duration_s=duration,
                            fps=video_fps))
     return out, classes
@@ -128,7 +128,7 @@ def _detect_windows(model, cfg: Config, raw: np.ndarray, video_id: str, fps: flo
 
     d, T, n = cfg.data, cfg.model.temporal_scale, raw.shape[0]
     windows, grids = [], []
-    for start in window_starts(n, T, d.window_overlap):
+    for start in window_starts(n, T, cfg.windows.overlap):
         offset_s, span_s = window_geometry(start, T, d.stride_frames, d.window_frames, fps)
         windows.append(Window(f"{video_id}@{start}", video_id, start, offset_s, span_s, duration))
         grid = np.zeros((T, raw.shape[1]), dtype=np.float32)
