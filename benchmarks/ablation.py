@@ -98,7 +98,7 @@ def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[
     default = trained(folder, "shipped default", data + overrides, reuse)
     if "core" in parts:
         for name, extra in (("paper model", PAPER), ("shipped default", [])):
-            scores[name] = trained(folder, name, data + extra + overrides, True)
+            scores[name] = default if name == "shipped default" else trained(folder, name, data + extra + overrides, True)
             scores[f"{name}, refinement off"] = trained(folder, name, data + extra + overrides, True,
                                                         "inference.refine=false")
     if "removals" in parts:
