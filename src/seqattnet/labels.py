@@ -144,7 +144,7 @@ def head_targets(segments: list[torch.Tensor], labels: list[torch.Tensor], match
         if error_rows == "jitter":
             rows = jittered_rows(seg, b, T, max_duration or T, error_per_video, error_jitter, generator)
             err_p.append(rows)
-            err_o.append((seg[rows.new_tensor(range(len(rows))) % len(seg)] - rows[:, 1:].double() / T).float())
+            err_o.append((seg[torch.arange(len(rows)) % len(seg)] - rows[:, 1:].double() / T).float())
             continue
         pick = (best_iou >= error_iou).nonzero().squeeze(1)
         if len(pick) > error_per_video:
