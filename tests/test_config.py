@@ -130,3 +130,11 @@ def test_unknown_keys_name_the_closest_under_its_current_name(item, message):
     with pytest.raises(InputError) as info:
         load_config("demo", [item])
     assert message in str(info.value)
+
+
+def test_a_text_value_is_taken_as_typed():
+    cfg = load_config("demo", ["data.file_pattern={video_id}.npy", "data.root=2024", "data.features=1.50"])
+    assert (cfg.data.file_pattern, cfg.data.root, cfg.data.features) == ("{video_id}.npy", "2024", "1.50")
+    assert load_config("demo", ["data.file_pattern='v_{video_id}.npy'"]).data.file_pattern == "v_{video_id}.npy"
+    with pytest.raises(InputError, match=r"^--set: 'train\.epochs' must be int, got '\{3'$"):
+        load_config("demo", ["train.epochs={3"])

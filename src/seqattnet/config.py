@@ -312,7 +312,19 @@ def apply_override(cfg: Config, item: str) -> None:
         raise InputError.at("--set", _unknown(key, names, parts[0] + ".", parts[1]))
     name = parts[1]
     hint = typing.get_type_hints(type(target))[name]
-    setattr(target, name, _coerce(yaml.safe_load(value) if value.strip() else "", hint, "--set", key))
+    setattr(target, name, _coerce(_parse_value(value, hint), hint, "--set", key))
+
+
+def _parse_value(value: str, hint: Any) -> Any:
+    """A --set value as YAML reads it (so quotes may wrap it), except that a text field takes the text as
+    typed where YAML would read something else: {video_id}.npy is not a mapping, 2024 is not a number."""
+    if not value.strip():
+        return ""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value.strip()  # a text field takes it; any other names the key and the value it cannot read
+    return value.strip() if hint is str and not isinstance(parsed, str) else parsed
 
 
 def to_dict(cfg: Config) -> dict:
