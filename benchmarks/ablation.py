@@ -8,9 +8,10 @@ then is removed alone. The changes touch the error head only, and the error head
 the rest of the model: its 3D input is built from the input features, its loss reaches only its own
 parameters. So a variant's error head is trained alone on the shipped default's run (its proposal stage
 and class head, the same epochs, lr, batch size and data order), which is what training the variant
-from scratch would give, less the run-to-run noise of the other parts.
-A change of the whole training (RETRAINED) is removed by a run of its own. Last, the accuracy-per-parameter curve: the shipped default with the proposal stage at 1, 1/2 and 1/4 of
-the demo's widths (SIZES).
+from scratch would give, less the run-to-run noise of the other parts; it is compared with the shipped
+error head retrained alone the same way (HEAD_REFERENCE), so the difference is the change's alone.
+A change of the whole training (RETRAINED) is removed by a run of its own. Last, the accuracy-per-parameter
+curve: the shipped default with the proposal stage at 1, 1/2 and 1/4 of the demo's widths (SIZES).
 
     python benchmarks/ablation.py [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
                                   [--parts core,removals,sizes] [--reuse] [--set key=value ...] [--json]
@@ -50,6 +51,7 @@ HEAD_ONLY = {  # kept changes of the error head, each removed alone: the error h
     "- jittered rows (random IoU>=0.5 cells)": ["labels.error_rows=cells"],
     "- error loss weight 10 (Table 4's 1)": ["loss.lambda_er=1"],
 }
+HEAD_REFERENCE = "shipped default, error head retrained alone"  # what each HEAD_ONLY removal is compared with
 RETRAINED = {  # kept changes of the whole training, each removed alone: a run of its own
     "- longer training (6 epochs, constant lr)": ["train.epochs=6", "train.lr_step=0"],
 }
@@ -84,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault(name, []).append(scores)
         rows += [summarise(mode, name, runs) for name, runs in results.items()]
         print_table([r for r in rows if r["mode"] == mode], seeds)
-        if "paper model" in results:
-            print_checks(mode, results)
+        print_checks(mode, results)
     if args.json:
         print(json.dumps(rows))
     return 0
@@ -103,8 +104,9 @@ def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[
                                                         "inference.refine=false")
     if "removals" in parts:
         shipped = load_config("demo", data + overrides).inference
-        for name, extra in HEAD_ONLY.items():
+        for name, extra in {HEAD_REFERENCE: [], **HEAD_ONLY}.items():
             scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
+        scores.setdefault("shipped default", default)  # what each RETRAINED removal is compared with
         for name, extra in RETRAINED.items():
             scores[name] = trained(folder, name, data + extra + overrides, reuse)
     if "sizes" in parts:
@@ -214,9 +216,15 @@ def print_table(rows: list[dict], seeds: list[int]) -> None:
 
 
 def print_checks(mode: str, results: dict[str, list[dict]]) -> None:
-    """Refinement's gain on the shipped default's own weights, and the shipped default against the paper's model."""
-    for label, a, b in (("refinement gain (same weights)", "shipped default", "shipped default, refinement off"),
-                        ("shipped default - paper model", "shipped default", "paper model")):
+    """Per-seed differences, mean ± std: refinement's gain on the shipped default's own weights, the shipped
+    default against the paper's model, and each removal against what it is removed from."""
+    pairs = [("refinement gain (same weights)", "shipped default", "shipped default, refinement off"),
+             ("shipped default - paper model", "shipped default", "paper model")]
+    pairs += [(name, name, HEAD_REFERENCE) for name in HEAD_ONLY]
+    pairs += [(name, name, "shipped default") for name in RETRAINED]
+    for label, a, b in pairs:
+        if a not in results or b not in results:
+            continue
         diffs = [x["average_mAP"] - y["average_mAP"] for x, y in zip(results[a], results[b])]
         std = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
         print(f"{mode}: {label}: {statistics.fmean(diffs):+.2f} ± {std:.2f} average mAP (per-seed differences: "
