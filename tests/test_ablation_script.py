@@ -1,0 +1,44 @@
+"""benchmarks/ablation.py end to end on a tiny network and dataset: every row, every check, and --reuse."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ABLATION = Path(__file__).parents[1] / "benchmarks" / "ablation.py"
+TINY = ["synthetic.train_videos=12", "synthetic.val_videos=6", "train.epochs=1", "train.lr_step=0",
+        "train.batch_size=4", "train.num_threads=1", "model.temporal_scale=16", "model.max_duration=16",
+        "model.base_channels=8", "model.bm_channels=8", "model.map_channels=4"]
+
+
+def _ablation():
+    spec = importlib.util.spec_from_file_location("ablation", ABLATION)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(module, out: Path, capsys, *extra: str) -> tuple[list[dict], str]:
+    argv = ["--seeds", "0,1", "--modes", "standard", "--out", str(out), "--parts", "core,removals", "--json", *extra]
+    assert module.main(argv + [a for item in TINY for a in ("--set", item)]) == 0
+    text = capsys.readouterr().out
+    return json.loads(text.strip().splitlines()[-1]), text
+
+
+def test_every_row_and_check_is_printed_and_reuse_keeps_finished_runs(tmp_path, capsys):
+    module = _ablation()
+    rows, text = _run(module, tmp_path, capsys)
+    expected = ["paper model", "paper model, refinement off", "shipped default", "shipped default, refinement off",
+                module.HEAD_REFERENCE, *module.HEAD_ONLY, *module.RETRAINED]
+    assert [r["variant"] for r in rows] == expected and all(r["seeds"] == 2 for r in rows)
+    for label in ["refinement gain (same weights)", "shipped default - paper model", *module.HEAD_ONLY, *module.RETRAINED]:
+        assert f"standard: {label}: " in text and "(per-seed differences: " in text
+    assert rows[expected.index("paper model")]["params"] > rows[expected.index("shipped default")]["params"]
+
+    checkpoint = tmp_path / "standard" / "seed_1" / "shipped_default" / "last.pt"
+    written = checkpoint.stat().st_mtime_ns
+    again, _ = _run(module, tmp_path, capsys, "--reuse")
+    assert checkpoint.stat().st_mtime_ns == written  # kept, not trained again
+    trained = {"paper model", "shipped default", "shipped default, refinement off", *module.RETRAINED}
+    for old, new in zip(rows, again):
+        if old["variant"] in trained:
+            assert old["average_mAP"] == new["average_mAP"], old["variant"]
