@@ -7,7 +7,7 @@ each scored with and without refinement (`inference.refine=false`, the same weig
 then is removed alone. The changes touch the error head only, and the error head shares nothing with
 the rest of the model: its 3D input is built from the input features, its loss reaches only its own
 parameters. So a variant's error head is trained alone on the shipped default's run (its proposal stage
-and class head, the same epochs, lr, batch size and data order), which is what training the variant
+and class head, the same epochs, lr, batch size and data order), which is close to what training the variant
 from scratch would give, less the run-to-run noise of the other parts; it is compared with the shipped
 error head retrained alone the same way (HEAD_REFERENCE), so the difference is the change's alone.
 A change of the whole training (RETRAINED) is removed by a run of its own. Last, the accuracy-per-parameter
