@@ -36,7 +36,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
     cfg = load_config("demo", TINY)
-    save_checkpoint(root / "model.pt", SeqAttNet.from_config(cfg.model), cfg, CLASSES)
+    save_checkpoint(root / "model.pt", SeqAttNet(cfg.model), cfg, CLASSES)
     for fmt in ("onnx", "torchscript"):
         assert main(["export", "--checkpoint", str(root / "model.pt"), "--format", fmt, "--out", str(root / fmt)]) == 0
     return root
@@ -108,7 +108,7 @@ def test_export_json_describes_the_graphs(exported):
 def test_export_graphs_are_the_models_function(overrides):
     """Single width-T group and dense BM contraction: the same outputs as the model's grouped, sparse path."""
     torch.manual_seed(0)
-    model = SeqAttNet.from_config(load_config("demo", TINY + overrides).model).eval()
+    model = SeqAttNet(load_config("demo", TINY + overrides).model).eval()
     features, proposals = torch.randn(2, F, T), random_proposals(2, 9)
     with torch.no_grad():
         for got, want in zip(ProposalGraph(model)(features), model(features)):

@@ -69,8 +69,3 @@ def predict_batches(model: SeqAttNet, loader, cfg: InferenceConfig, device: torc
     model.eval()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms)
-
-
-def predict_dataset(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device,
-                    progress: bool = True, desc: str = "predict", nms: bool = True) -> list[Detections]:
-    return [d for batch in predict_batches(model, loader, cfg, device, progress, desc, nms) for d in batch]

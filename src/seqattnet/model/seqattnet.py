@@ -46,11 +46,6 @@ class SeqAttNet(nn.Module):
                                                    attention=cfg.attention)
         self.class_head = SequentialHead(T, Fdim, cfg.num_classes, cfg.attention)
 
-    @classmethod
-    def from_config(cls, cfg: ModelConfig) -> "SeqAttNet":
-        """The same as SeqAttNet(cfg)."""
-        return cls(cfg)
-
     def forward(self, features: torch.Tensor) -> ProposalMaps:
         """features: Tensor[B, F, T] -> ProposalMaps (start, end: (B, T); confidence: (B, 2, D, T))."""
         return self.proposals(features)
