@@ -177,8 +177,7 @@ def _check_features(report: DataReport, video: VideoAnnotation, source: FeatureS
     vid = video.video_id
     path = source.locate(vid)
     if path is None:
-        names = " and ".join(source.file_pattern.format(video_id=v) for v in (f"v_{vid}", vid))
-        report.errors.append(f"video {vid!r}: feature file not found in {source.path} (tried {names})")
+        report.errors.append(f"video {vid!r}: feature file not found in {source.path} (tried {source.tried(vid)})")
         return None
     try:
         n = source.read(path, vid, spec.feature_dim).shape[0]

@@ -238,8 +238,8 @@ class VideoDataset(torch.utils.data.Dataset):
     def _check_file(self, truth: _Truth) -> Path:
         path = self.source.locate(truth.video_id)
         if path is None:
-            names = [self.file_pattern.format(video_id=v) for v in (f"v_{truth.video_id}", truth.video_id)]
-            raise InputError.at(self.feature_dir, f"feature file not found (tried {' and '.join(names)})", video=truth.video_id)
+            raise InputError.at(self.feature_dir, f"feature file not found (tried {self.source.tried(truth.video_id)})",
+                                video=truth.video_id)
         if not self.hdf5:  # metadata of `seqattnet extract`'s per-video files
             self.spec.check_meta(read_feature_meta(path), path, video=truth.video_id)
         return self._check_rows(path, truth, self.source.rows(path, truth.video_id, self.spec.feature_dim))

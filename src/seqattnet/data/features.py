@@ -208,9 +208,9 @@ def hdf5_node(h5_file, h5_path: str | Path, video_id: str):
     """The h5py.Dataset of a video in an open file; its `.shape` is read without the data."""
     import h5py
 
-    keys = [k for k in _id_spellings(video_id) if k in h5_file]
+    keys = [k for k in id_spellings(video_id) if k in h5_file]
     if not keys:
-        raise InputError.at(h5_path, f"no dataset for this video (tried {_id_spellings(video_id)})", video=video_id)
+        raise InputError.at(h5_path, f"no dataset for this video (tried {id_spellings(video_id)})", video=video_id)
     node = h5_file[keys[0]]
     if isinstance(node, h5py.Group):
         inner = [k for k in _NPZ_KEYS if k in node]
@@ -254,14 +254,15 @@ def check_shape(shape: tuple[int, ...], source: object, *, video: str | None = N
 
 def find_feature_file(feature_dir: Path, video_id: str, file_pattern: str = "{video_id}.npy") -> Path | None:
     """The file of a video in feature_dir, trying the id as `v_<id>` and `<id>`; None if neither exists."""
-    for spelling in _id_spellings(video_id):
+    for spelling in id_spellings(video_id):
         path = feature_dir / file_pattern.format(video_id=spelling)
         if path.is_file():
             return path
     return None
 
 
-def _id_spellings(video_id: str) -> list[str]:
+def id_spellings(video_id: str) -> list[str]:
+    """The spellings a video's file or dataset is looked for under: `v_<id>`, then `<id>`."""
     canonical = canonical_video_id(video_id)
     return [f"v_{canonical}", canonical]
 

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from .features import (FEATURE_FORMATS, FEATURE_SUFFIXES, FeatureFormat, check_features, check_shape,
-                       find_feature_file, probe_rows, read_feature_file)
+                       find_feature_file, id_spellings, probe_rows, read_feature_file)
 
 
 class FeatureSource:
@@ -30,6 +30,10 @@ class FeatureSource:
     def locate(self, video_id: str) -> Path | None:
         """The file holding the video (a store: the store itself); None where no file is found."""
         return self.path if self.store is not None else find_feature_file(self.path, video_id, self.file_pattern)
+
+    def tried(self, video_id: str) -> str:
+        """The file names `locate` looks for, "v_x.npy and x.npy", for a message."""
+        return " and ".join(self.file_pattern.format(video_id=v) for v in id_spellings(video_id))
 
     def rows(self, path: Path, video_id: str, feature_dim: int) -> int:
         """The video's snippets, its shape checked, reading no data where the format allows."""
