@@ -99,9 +99,9 @@ def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[
     default = trained(folder, "shipped default", data + overrides, reuse)
     if "core" in parts:
         for name, extra in (("paper model", PAPER), ("shipped default", [])):
-            scores[name] = default if name == "shipped default" else trained(folder, name, data + extra + overrides, True)
-            scores[f"{name}, refinement off"] = trained(folder, name, data + extra + overrides, True,
-                                                        "inference.refine=false")
+            run = data + extra + overrides
+            scores[name] = default if name == "shipped default" else trained(folder, name, run, reuse)
+            scores[f"{name}, refinement off"] = trained(folder, name, run, True, "inference.refine=false")  # same weights
     if "removals" in parts:
         shipped = load_config("demo", data + overrides).inference
         for name, extra in {HEAD_REFERENCE: [], **HEAD_ONLY}.items():
