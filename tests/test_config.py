@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from config_layouts import old_config_layout
-from seqattnet.config import (LIMITS, SECTIONS, Config, InputError, Limit, apply_overrides, check_together,
+from seqattnet.config import (CONFIG_DIR, LIMITS, SECTIONS, Config, InputError, Limit, apply_overrides, check_together,
                               config_from_dict, load_config, shipped_configs, to_dict)
 
 
@@ -130,3 +130,49 @@ def test_a_text_value_is_taken_as_typed():
     assert load_config("demo", ["data.file_pattern='v_{video_id}.npy'"]).data.file_pattern == "v_{video_id}.npy"
     with pytest.raises(InputError, match=r"^--set: 'train\.epochs' must be int, got '\{3'$"):
         load_config("demo", ["train.epochs={3"])
+
+
+MINE = """model: {feature_dim: 64, num_classes: 12}
+data:
+  root: /data/mine
+  annotations: annotations.json
+  features: features
+  stride_frames: 8
+"""
+
+
+def test_a_partial_yaml_gets_the_shipped_recipe(tmp_path):
+    (tmp_path / "mine.yaml").write_text(MINE)
+    mine, shipped = _flat(load_config(tmp_path / "mine.yaml")), _flat(load_config("activitynet"))
+    given = set(_flat(yaml.safe_load(MINE)))
+    assert [key for key in mine if not key.startswith("data.") and key not in given and mine[key] != shipped[key]] == []
+    assert [mine[k] for k in ("model.error_input", "labels.error_rows", "loss.lambda_er", "train.epochs",
+                              "train.lr_step")] == ["boundaries", "jitter", 10.0, 10, 7]
+    assert (mine["model.feature_dim"], mine["model.num_classes"], mine["data.stride_frames"]) == (64, 12, 8.0)
+
+
+def _flat(cfg: Config | dict) -> dict:
+    """{"section.key": value} of a config or a raw YAML mapping."""
+    raw = to_dict(cfg) if isinstance(cfg, Config) else cfg
+    return {f"{section}.{key}": value for section, values in raw.items() for key, value in values.items()}
+
+
+RUN_SETTINGS = {"model.bm_impl", "train.seed", "train.device", "train.num_threads", "train.eval_every"}
+BOUNDARY_HEAD_ONLY = {"model.error_context", "model.error_points", "labels.error_jitter", "inference.refine_steps",
+                      "inference.class_score_fusion", "inference.class_score_top_k"}  # (the last two: with class_scores)
+
+
+def test_the_paper_config_states_every_paper_value():
+    stated = set(_flat(yaml.safe_load((CONFIG_DIR / "activitynet-paper.yaml").read_text())))
+    recipe = {key for key, _ in _fields() if key.split(".")[0] in ("model", "labels", "loss", "inference", "train")}
+    assert recipe - RUN_SETTINGS - BOUNDARY_HEAD_ONLY - stated == set()
+    cfg = load_config("activitynet-paper")
+    assert (cfg.model.error_input, cfg.labels.error_rows, cfg.loss.lambda_er, cfg.train.epochs, cfg.train.lr_step) == \
+        ("proposal", "cells", 1.0, 5, 0)
+
+
+def test_a_saved_config_from_before_the_boundary_head_reads_as_the_paper_head():
+    raw = to_dict(load_config("activitynet-paper"))
+    del raw["model"]["error_input"], raw["labels"]["error_rows"]  # written before these keys existed
+    cfg = config_from_dict(raw)
+    assert (cfg.model.error_input, cfg.labels.error_rows) == ("proposal", "cells")

@@ -31,11 +31,11 @@ class Setting:
 
 
 def _model_and_batch(setting: Setting, bm_impl: str, device: torch.device):
-    from .config import Config
+    from .config import load_config
     from .data.dataset import Batch
     from .engine.build import build_model
 
-    cfg = Config()
+    cfg = load_config("activitynet-paper")  # the paper's model, at the setting's T, F and Nc
     m = cfg.model
     m.temporal_scale = m.max_duration = setting.temporal_scale
     m.feature_dim, m.num_classes, m.bm_impl = setting.feature_dim, setting.num_classes, bm_impl

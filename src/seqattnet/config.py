@@ -336,8 +336,19 @@ def save_config(cfg: Config, path: str | Path) -> None:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
 
 
+# Keys a saved config (a checkpoint's, a run's config.yaml) lacks when it was written before they existed;
+# such a run was trained with the paper's value, the default then, not with today's default (the shipped recipe).
+SAVED_BEFORE: dict[str, Any] = {"model.error_input": "proposal", "labels.error_rows": "cells"}
+
+
 def config_from_dict(raw: dict, source: str = "checkpoint") -> Config:
-    """A config from its mapping (a checkpoint's or a saved config.yaml), in today's layout or an older one."""
-    cfg = _build(Config, migrate(raw, source), source, "")
+    """A config from its mapping (a checkpoint's or a saved config.yaml), in today's layout or an older one;
+    a key of SAVED_BEFORE that it lacks takes the value it was trained with."""
+    raw = migrate(raw, source)
+    for key, value in SAVED_BEFORE.items():
+        section, name = key.split(".")
+        if isinstance(raw.get(section), dict):
+            raw[section].setdefault(name, value)
+    cfg = _build(Config, raw, source, "")
     check_together(cfg, source)
     return cfg

@@ -93,7 +93,8 @@ def test_the_model_routes_the_boundary_head_and_keeps_the_class_head():
     heads = model.heads(features, proposals)
     assert heads.offsets.shape == (2, 2) and heads.offset_scale.shape == (2, 1)
     torch.testing.assert_close(heads.class_log_probs.exp().sum(1), torch.ones(2))
-    paper = SeqAttNet(ModelConfig(8, 16, 16, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4))
+    paper = SeqAttNet(ModelConfig(8, 16, 16, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4,
+                                  error_input="proposal"))
     assert paper.heads(features, proposals).offset_scale is None  # the paper's offsets are in units of the video
     with pytest.raises(ValueError, match="error_input"):
         SeqAttNet(ModelConfig(8, 16, 16, 3, error_input="both"))

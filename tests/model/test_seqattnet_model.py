@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from seqattnet.config import ModelConfig
+from seqattnet.config import ModelConfig, load_config
 from seqattnet.model import SeqAttNet
 from seqattnet.model.heads import SequentialHead, TemporalAttention, amass
 
@@ -22,7 +22,7 @@ def test_shapes(T, F, Nc):
 
 
 def test_paper_parameter_count():
-    model = SeqAttNet(ModelConfig())
+    model = SeqAttNet(load_config("activitynet-paper").model)
     total = sum(p.numel() for p in model.parameters())
     assert sum(p.numel() for p in model.proposals.parameters()) == 4_978_564  # BMN with grouped convolutions
     assert total == 5_079_968  # the paper's "5M"
