@@ -95,3 +95,29 @@ def test_docs_show_only_options_that_exist():
             checked += 1
     assert not wrong, wrong
     assert checked >= 30  # the scan finds the docs' commands
+
+
+def test_every_config_option_lists_every_shipped_config():
+    shipped = sorted(p.stem for p in (ROOT / "src" / "seqattnet" / "configs").glob("*.yaml"))
+    assert "activitynet-paper" in shipped
+    with_config = [name for name, parser in COMMANDS.items() if "--config" in _options(parser)]
+    assert {"train", "info", "check-data"} <= set(with_config)
+    for name in [*with_config, "config"]:
+        text = " ".join(COMMANDS[name].format_help().split())
+        assert f"shipped config name ({', '.join(shipped)}) or a YAML path" in text, name
+
+
+def test_config_show_prints_the_resolved_config(tmp_path, capsys):
+    import yaml
+
+    from seqattnet.config import load_config, to_dict
+
+    assert main(["config", "show", "thumos14", "--set", "train.epochs=3"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == to_dict(load_config("thumos14", ["train.epochs=3"]))
+    (tmp_path / "mine.yaml").write_text("base: activitynet-paper\ndata: {root: data}\n")
+    assert main(["config", "show", str(tmp_path / "mine.yaml")]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert (shown["model"]["error_input"], shown["train"]["epochs"], shown["data"]["root"]) == \
+        ("proposal", 5, str(tmp_path / "data"))
+    assert main(["config", "show", "nosuch"]) == 2
+    assert "nosuch: no such config file; shipped configs: activitynet, activitynet-paper" in capsys.readouterr().err

@@ -2,7 +2,10 @@
 checked in YAML, --set and checkpoints alike; messages name the key, the value and what is allowed."""
 
 import dataclasses
+import re
+import textwrap
 import typing
+from pathlib import Path
 
 import pytest
 import yaml
@@ -97,7 +100,7 @@ def test_limit_descriptions():
 
 @pytest.mark.parametrize("name", ["demo", "thumos14"])
 def test_a_config_in_the_old_layout_reads_as_today(name, tmp_path):
-    cfg = load_config(name)
+    cfg = load_config(name, [f"data.root={tmp_path / 'data'}"])  # absolute, as a run saves it
     raw = old_config_layout(to_dict(cfg))
     assert "synthetic_mode" in raw["data"] and "windows" not in raw
     assert config_from_dict(raw) == cfg  # a checkpoint's or a run's saved config
@@ -176,3 +179,62 @@ def test_a_saved_config_from_before_the_boundary_head_reads_as_the_paper_head():
     del raw["model"]["error_input"], raw["labels"]["error_rows"]  # written before these keys existed
     cfg = config_from_dict(raw)
     assert (cfg.model.error_input, cfg.labels.error_rows) == ("proposal", "cells")
+
+
+def test_base_is_read_first_and_the_file_replaces_its_keys_one_by_one(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mid.yaml").write_text("base: thumos14\nmodel: {num_classes: 12}\ntrain: {epochs: 3}\n")
+    (tmp_path / "mine.yaml").write_text("base: sub/mid.yaml\ntrain: {lr: 0.002}\n")
+    cfg, thumos = load_config(tmp_path / "mine.yaml"), load_config("thumos14")
+    assert (cfg.train.epochs, cfg.train.lr, cfg.model.num_classes) == (3, 0.002, 12)
+    assert (cfg.model.feature_dim, cfg.windows, cfg.evaluation, cfg.train.batch_size, cfg.data.root) == \
+        (2048, thumos.windows, thumos.evaluation, 16, "data/thumos14")  # the shipped base's root: the working directory
+    assert load_config(tmp_path / "mine.yaml", ["train.epochs=7"]).train.epochs == 7
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"a.yaml": "base: a.yaml\n"}, "a.yaml: 'base: a.yaml' makes a cycle ({d}/a.yaml -> {d}/a.yaml)"),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: ./a.yaml\n"},
+     "b.yaml: 'base: ./a.yaml' makes a cycle ({d}/a.yaml -> {d}/b.yaml -> {d}/a.yaml)"),
+    ({"a.yaml": "base: nosuch\n"}, "nosuch: no such config file; shipped configs: activitynet, activitynet-paper"),
+    ({"a.yaml": "base: [demo]\n"}, "a.yaml: 'base' must be a shipped config name"),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "train: {epochs: 0}\n"}, "b.yaml: 'train.epochs' must be >= 1, got 0"),
+])
+def test_a_bad_base_is_refused_in_one_line_naming_the_file(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(InputError) as info:
+        load_config(tmp_path / "a.yaml")
+    assert message.format(d=tmp_path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_relative_root_is_read_beside_its_yaml(tmp_path, monkeypatch):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "mine.yaml").write_text("data: {root: ., features: feats}\n")
+    (tmp_path / "mine" / "up.yaml").write_text("base: mine.yaml\ndata: {root: ../shared}\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("mine/mine.yaml")
+    assert cfg.data.root == str(tmp_path / "mine") and cfg.data.path(cfg.data.features) == tmp_path / "mine" / "feats"
+    assert load_config("mine/up.yaml").data.root == str(tmp_path / "shared")
+    assert load_config("mine/mine.yaml", ["data.root=elsewhere"]).data.root == "elsewhere"  # --set: the working directory
+    assert load_config("demo").data.root == "runs/demo/data"  # shipped configs: the working directory
+    assert load_config(CONFIG_DIR / "demo.yaml").data.root == "runs/demo/data"
+
+
+def test_a_yaml_key_given_twice_is_refused_naming_the_file_and_key(tmp_path):
+    (tmp_path / "mine.yaml").write_text("train:\n  epochs: 3\nmodel: {num_classes: 3}\ntrain:\n  lr: 0.1\n")
+    with pytest.raises(InputError, match=r"mine.yaml: key 'train' appears twice in one mapping \(line 4;"):
+        load_config(tmp_path / "mine.yaml")
+    (tmp_path / "mine.yaml").write_text("train:\n  epochs: 3\n  epochs: 4\n")
+    with pytest.raises(InputError, match="key 'epochs' appears twice"):
+        load_config(tmp_path / "mine.yaml")
+
+
+def test_the_custom_dataset_example_in_the_docs_reads_as_documented(tmp_path):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text(encoding="utf-8")
+    example = re.search(r"3\. A config, `mine.yaml`.*?```yaml\n(.*?)```", docs, re.S).group(1)
+    (tmp_path / "mine.yaml").write_text(textwrap.dedent(example))
+    mine, shipped = _flat(load_config(tmp_path / "mine.yaml")), _flat(load_config("activitynet"))
+    assert mine["data.root"] == str(tmp_path / "data") and mine["model.feature_dim"] == 2048
+    assert {k for k in mine if mine[k] != shipped[k] and not k.startswith("data.")} == \
+        {"model.feature_dim", "model.num_classes"}

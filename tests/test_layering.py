@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 # Each top-level module or package of seqattnet and its stage: a component imports only from its own stage
 # or below. Stage 0 holds the plain pieces every stage may use.
 STAGES = {
-    "__init__": 0, "config": 0, "config_sections": 0, "errors": 0, "structures": 0, "files": 0, "ops": 0,
+    "__init__": 0, "config": 0, "config_files": 0, "config_sections": 0, "errors": 0, "structures": 0, "files": 0, "ops": 0,
     "devices": 0,
     "data": 1,
     "labels": 2, "model": 2, "losses": 2,

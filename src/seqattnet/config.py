@@ -1,8 +1,9 @@
 """Typed configuration: dataclasses loaded from YAML (shipped or a path) with `key=value` overrides.
 
 Only `build_*` functions and the constructors that compose from a config (`SeqAttNet(cfg)`) read these;
-everything else takes explicit arguments. The sections themselves live in config_sections.py; keys that
-moved between sections are still read under their old names (MOVED_KEYS), in YAML, `--set` and checkpoints.
+everything else takes explicit arguments. The sections themselves live in config_sections.py, the reading
+of config files (`base:`, a data.root relative to its file) in config_files.py; keys that moved between
+sections are still read under their old names (MOVED_KEYS), in YAML, `--set` and checkpoints.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from .config_files import CONFIG_DIR, config_chain, shipped_configs
 from .config_sections import (Config, DataConfig, EvaluationConfig, InferenceConfig, LabelConfig, LossConfig,
                               ModelConfig, SyntheticConfig, TrainConfig, WindowConfig)
 from .errors import InputError
@@ -27,9 +29,6 @@ __all__ = ["CONFIG_DIR", "LIMITS", "MOVED_KEYS", "SECTIONS", "Config", "DataConf
            "InferenceConfig", "InputError", "LabelConfig", "Limit", "LossConfig", "ModelConfig", "SyntheticConfig",
            "TrainConfig", "WindowConfig", "apply_override", "apply_overrides", "check_together", "config_from_dict",
            "load_config", "migrate", "migrate_key", "save_config", "shipped_configs", "to_dict"]
-
-CONFIG_DIR = Path(__file__).parent / "configs"
-
 
 @dataclass(frozen=True)
 class Limit:
@@ -185,29 +184,21 @@ def check_together(cfg: Config, source: str) -> None:
             raise InputError.at(source, message)
 
 
-def shipped_configs() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-
-
 def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> Config:
-    """A shipped config by name (`activitynet`, `thumos14`, `demo`) or a YAML path, then `key=value` overrides.
+    """A shipped config by name (`shipped_configs()`) or a YAML path, then `key=value` overrides.
 
-    Every value is checked against its type, its Literal choices or LIMITS, then `check_together`.
+    A file that names a `base:` (config_files) takes its base's values, section by section, for the keys it
+    leaves out. Every file's values are checked against their type, Literal choices or LIMITS, naming that
+    file; then `check_together` on the merged config.
     """
-    path = Path(name_or_path)
-    if not path.suffix and (CONFIG_DIR / f"{path}.yaml").exists():
-        path = CONFIG_DIR / f"{path}.yaml"
-    if not path.exists():
-        raise InputError.at(path, f"no such config file; shipped configs: {', '.join(shipped_configs())}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise InputError.at(path, f"not valid YAML: {e}".replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise InputError.at(path, "expected a mapping of sections (model, data, train, ...)")
-    cfg = _build(Config, migrate(raw, str(path)), str(path), "")
-    check_together(cfg, str(path))
+    merged: dict[str, Any] = {}
+    for raw, source in config_chain(name_or_path):
+        raw = migrate(raw, source)
+        _build(Config, raw, source, "")  # each file's own values, checked naming it
+        for section, values in raw.items():
+            merged[section] = {**merged.get(section, {}), **values}
+    cfg = _build(Config, merged, source, "")
+    check_together(cfg, source)
     apply_overrides(cfg, overrides or [])
     return cfg
 

@@ -45,7 +45,8 @@ def env(tmp_path_factory):
     (root / "a_file").write_text("x\n")
     for name, text in {"unknown_key.yaml": "model:\n  nope: 1\n", "wrong_type.yaml": "train:\n  epochs: many\n",
                        "bad.yaml": "model: [1,\n", "list.yaml": "- 1\n- 2\n", "typo.yaml": "train:\n  epoch: 3\n",
-                       "range.yaml": "model:\n  temporal_scale: 1\n"}.items():
+                       "range.yaml": "model:\n  temporal_scale: 1\n", "twice.yaml": "train:\n  epochs: 3\n  epochs: 4\n",
+                       "cycle.yaml": "base: cycle_base.yaml\n", "cycle_base.yaml": "base: cycle.yaml\n"}.items():
         (root / name).write_text(text)
     gt = {"database": {"abc": {"subset": "validation", "duration": 100.0,
                                "annotations": [{"segment": [10.0, 30.0], "label": "run"}]}}}
@@ -95,6 +96,8 @@ CASES = [
     ("config missing file", lambda e: ["info", "--config", str(e / "nope.yaml")], ["no such config file", "shipped configs"]),
     ("config bad YAML", lambda e: ["info", "--config", str(e / "bad.yaml")], ["not valid YAML"]),
     ("config not a mapping", lambda e: ["info", "--config", str(e / "list.yaml")], ["expected a mapping of sections"]),
+    ("config key twice", lambda e: ["config", "show", str(e / "twice.yaml")], ["twice.yaml", "'epochs' appears twice"]),
+    ("config base cycle", lambda e: ["info", "--config", str(e / "cycle.yaml")], ["cycle_base.yaml", "makes a cycle"]),
     ("--set unknown section", lambda e: ["info", "--set", "nosuch.key=1"], ["unknown key 'nosuch.key'", "sections: ['data', 'evaluation', 'inference'"]),
     ("--set without =", lambda e: ["info", "--set", "train.epochs"], ["expected key=value", "'train.epochs'"]),
     ("--set a section", lambda e: ["info", "--set", "model=3"], ["'model' is a section", "model.feature_dim="]),

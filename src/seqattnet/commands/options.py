@@ -7,9 +7,19 @@ import argparse
 from ..errors import InputError
 
 
+def config_names() -> str:
+    """`shipped config name (activitynet, ...) or a YAML path`, the names read from the package's configs folder."""
+    from ..config_files import shipped_configs
+
+    return f"shipped config name ({', '.join(shipped_configs())}) or a YAML path"
+
+
 def config_args(p: argparse.ArgumentParser, default: str | None = "demo") -> None:
-    p.add_argument("--config", default=default, help="shipped config name (activitynet, thumos14, demo) or a YAML path"
-                   + ("" if default else "; required unless --resume"))
+    p.add_argument("--config", default=default, help=config_names() + ("" if default else "; required unless --resume"))
+    set_option(p)
+
+
+def set_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=3 (repeatable)")
 

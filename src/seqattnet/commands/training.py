@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError, counted
-from .options import (CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, config_args, config_from_args, positive_float,
-                      positive_int)
+from .options import (CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, config_args, config_from_args, config_names,
+                      positive_float, positive_int)
 
 
 def add_demo(sub) -> None:
@@ -56,8 +56,8 @@ def run_train(args: argparse.Namespace) -> None:
 
     check_out(args.out, folder=True)
     if not args.resume and args.config is None:
-        raise InputError.at("--config", "train needs a config: a shipped name (activitynet, thumos14, demo) or a "
-                            "YAML path, e.g. `seqattnet train --config demo --out runs/x`; `seqattnet demo` is the demo")
+        raise InputError.at("--config", f"train needs a config: a {config_names()}, e.g. `seqattnet train "
+                            "--config demo --out runs/x`; `seqattnet demo` is the demo")
     check_run_folder(args.out, resume=args.resume, overwrite=args.overwrite)
     if args.resume:
         given = load_config(args.config) if args.config is not None else None
