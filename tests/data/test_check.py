@@ -10,6 +10,7 @@ from seqattnet.cli import main
 from seqattnet.config import load_config
 from seqattnet.data.annotations import read_annotations
 from seqattnet.data.check import check_config
+from seqattnet.errors import InputError
 from seqattnet.data.features import num_snippets
 
 F = 6
@@ -64,7 +65,8 @@ def test_clean_dataset_is_summarised(tmp_path, capsys):
 
 @pytest.mark.parametrize("damage, expected", [
     (lambda r: (r / "features" / "a.npy").unlink(), "'a': feature file not found"),
-    (lambda r: np.save(r / "features" / "b.npy", np.ones((40, F + 1), np.float32)), f"feature dimension {F + 1}, expected {F}"),
+    (lambda r: np.save(r / "features" / "b.npy", np.ones((40, F + 1), np.float32)),
+     f"1 of 3 feature files have dimension {F + 1}, but model.feature_dim is {F}"),
     (lambda r: np.save(r / "features" / "c.npy", np.full((40, F), np.nan, np.float32)), "non-finite"),
     (lambda r: (r / "features" / "c.npy").write_bytes(b"garbage"), "not a numpy array file"),
 ])
@@ -73,7 +75,7 @@ def test_broken_feature_files_fail_with_exit_code_2(tmp_path, capsys, damage, ex
     damage(root)
     assert main(["check-data", *config_args(root)]) == 2
     captured = capsys.readouterr()
-    assert expected in captured.out and "training would fail" in captured.err
+    assert expected in captured.out and "training or evaluating would fail" in captured.err
 
 
 def test_every_problem_is_listed_not_just_the_first(tmp_path):
@@ -98,8 +100,9 @@ def test_duplicated_ids_are_an_error_naming_the_video(tmp_path):
     data = json.loads((root / "annotations.json").read_text())
     data["database"]["v_a"] = data["database"]["a"]
     (root / "annotations.json").write_text(json.dumps(data))
-    report = report_for(root)
-    assert len(report.errors) == 1 and "duplicated video id" in report.errors[0] and "'v_a'" in report.errors[0]
+    with pytest.raises(InputError, match="duplicated video id") as info:  # nothing else can be checked
+        report_for(root)
+    assert "'v_a'" in str(info.value)
 
 
 def test_short_videos_are_noted(tmp_path):
@@ -136,8 +139,8 @@ def test_duplicate_video_keys_are_refused(tmp_path, capsys):
     entry = '"a": {"subset": "training", "duration": 30.0, "fps": 30.0, "annotations": []}, '
     (root / "annotations.json").write_text(text.replace('"database": {', '"database": {' + entry, 1))
     assert main(["check-data", *config_args(root)]) == 2
-    out = capsys.readouterr().out
-    assert "key 'a' appears twice in one object" in out
+    captured = capsys.readouterr()
+    assert captured.out == "" and "key 'a' appears twice in one object" in captured.err
 
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -148,7 +151,7 @@ def test_real_thumos14_annotations_with_stand_in_features(tmp_path):
     """The real file with tiny stand-in features of the right length: counts, and what it leaves out."""
     annotations = read_annotations(SHARED / "thumos14" / "thumos14.json.gz")
     (tmp_path / "i3d_features").mkdir()
-    for video in annotations.subset("validation").videos.values():
+    for video in annotations.videos.values():  # validation and test: evaluate --split test reads the test videos
         n = num_snippets(video.duration_s, video.fps, 4, 16)
         np.save(tmp_path / "i3d_features" / f"{video.video_id}.npy", np.zeros((n, 4), np.float32))
     cfg = load_config("thumos14", [f"data.root={tmp_path}", f"data.annotations={SHARED / 'thumos14' / 'thumos14.json.gz'}",
@@ -156,7 +159,47 @@ def test_real_thumos14_annotations_with_stand_in_features(tmp_path):
     report = check_config(cfg)
     assert report.ok, report.errors[:3]
     assert report.videos_per_subset == {"validation": 200, "test": 212} and report.classes == 20
-    assert sum(report.instances_per_class.values()) == 3_007 and report.feature_files_read == 200
-    # two validation videos have annotations past their end
-    assert len(report.skipped) == 4 and all("outside the video" in line for line in report.skipped)
-    assert {line.split("'")[1] for line in report.skipped} == {"video_validation_0000364", "video_validation_0000856"}
+    assert sum(report.instances_per_class.values()) == 3_007 + 3_358 and report.feature_files_read == 200 + 212
+    # two validation and three test videos have annotations past their end
+    assert len(report.skipped) == 4 + 26 and all("outside the video" in line for line in report.skipped)
+    assert {line.split("'")[1] for line in report.skipped} == {"video_validation_0000364", "video_validation_0000856",
+                                                               "video_test_0000270", "video_test_0000814",
+                                                               "video_test_0001081"}
+
+
+def test_every_subset_is_checked_when_train_and_validation_are_one(tmp_path):
+    """THUMOS14's layout: it trains and validates on Validation, and `evaluate --split test` reads Test."""
+    root = write_dataset(tmp_path, {"a": ("Validation", 30.0, [([2.0, 10.0], "jump")]),
+                                    "b": ("Validation", 20.0, [([0.0, 5.0], "run")]),
+                                    "t": ("Test", 25.0, [([3.0, 9.0], "run")])})
+    (root / "features" / "t.npy").unlink()
+    report = report_for(root, "data.train_subset=validation", "data.val_subset=validation")
+    assert report.videos_per_subset == {"validation": 2, "test": 1}
+    assert report.feature_files_read == 2 and len(report.errors) == 1
+    assert report.errors[0].startswith("video 't': feature file not found")
+
+
+def test_a_wrong_feature_dimension_is_one_line_with_the_fix(tmp_path, capsys):
+    root = write_dataset(tmp_path)
+    assert main(["check-data", *config_args(root, f"model.feature_dim={F + 2}")]) == 2
+    out = capsys.readouterr().out
+    assert f"3 of 3 feature files have dimension {F}, but model.feature_dim is {F + 2} (the first: " \
+           f"{root / 'features' / 'a.npy'}); set --set model.feature_dim={F}" in out and "errors: 1\n" in out
+    np.save(root / "features" / "b.npy", np.ones((40, F + 1), np.float32))  # one file unlike the others: no fix
+    report = report_for(root)
+    assert report.errors == [f"1 of 3 feature files have dimension {F + 1}, but model.feature_dim is {F} (the first: "
+                             f"{root / 'features' / 'b.npy'})"]
+
+
+def test_a_relative_root_is_read_beside_the_yaml_and_a_missing_file_named_in_full(tmp_path, monkeypatch, capsys):
+    write_dataset(tmp_path / "mine")
+    (tmp_path / "mine" / "mine.yaml").write_text(
+        f"model: {{feature_dim: {F}, num_classes: 2, temporal_scale: 16, max_duration: 16, conv_groups: 1}}\n"
+        "data: {root: ., annotations: annotations.json, features: features}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-data", "--config", "mine/mine.yaml"]) == 0
+    assert f"annotations: {tmp_path / 'mine' / 'annotations.json'}" in capsys.readouterr().out
+    assert main(["check-data", "--config", "mine/mine.yaml", "--set", "data.annotations=nope.json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no empty summary before the error
+    assert captured.err.strip() == f"seqattnet check-data: error: {tmp_path / 'mine' / 'nope.json'}: file not found"

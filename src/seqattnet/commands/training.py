@@ -135,7 +135,8 @@ def run_info(args: argparse.Namespace) -> None:
 
 
 def add_check_data(sub) -> None:
-    p = sub.add_parser("check-data", help="validate a dataset before training and summarise it (exit 2 if training would fail)")
+    p = sub.add_parser("check-data", help="validate a dataset before training and summarise it (exit 2 if training or "
+                       "evaluating would fail)")
     config_args(p, default="activitynet")
     p.add_argument("--duration-tolerance", type=positive_float, default=0.1, metavar="FRACTION",
                    help="note a video whose duration x fps and snippets x stride differ by more than this "
@@ -148,15 +149,15 @@ def add_check_data(sub) -> None:
 def run_check_data(args: argparse.Namespace) -> None:
     import json
 
-    from ..data.check import check_config
+    from ..data.check import FAILS, check_config
 
     report = check_config(config_from_args(args), duration_tolerance=args.duration_tolerance)
     print(report.text(verbose=args.verbose))
     if args.json:
         print(json.dumps(report.to_dict()))
     if not report.ok:  # main() turns this into exit code 2
-        raise InputError.at(report.source, f"{counted(len(report.errors), 'error')}; training would fail (listed "
-                            f"above; the first: {report.errors[0]})")
+        raise InputError.at(report.source, f"{counted(len(report.errors), 'error')}; {FAILS} (listed above; the "
+                            f"first: {report.errors[0]})")
 
 
 def add_bench(sub) -> None:

@@ -1,9 +1,10 @@
 """`seqattnet check-data`: validate a dataset before training and summarise it. No model, no training code.
 
-Every problem that would stop training (no videos in a subset, a missing or unreadable feature file, a
-wrong feature dimension, NaN/inf, a label outside the class list, a class count other than
-model.num_classes) is an error; segments the dataset would leave out or clip are listed as skipped,
-as `VideoDataset` would list them; things that work but deserve a look are notes.
+Every problem that would stop training or evaluating a subset (no videos in a subset, a missing or
+unreadable feature file, a wrong feature dimension, NaN/inf, a label outside the class list, a class count
+other than model.num_classes) is an error; segments the dataset would leave out or clip are listed as
+skipped, as `VideoDataset` would list them; things that work but deserve a look are notes. An annotation
+file that cannot be read is raised at once: nothing else can be checked.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from ..errors import InputError, counted
 from ..structures import AnnotationSet, VideoAnnotation
 from .annotations import read_annotations, read_class_names
 from .dataset import FeatureSpec, fit_segment, grid_duration_s
+from .features import FeatureDimensionError
 from .sources import FeatureSource
 
 
 @dataclass
 class DataReport:
-    """What check-data found. `ok` is False when training would fail."""
+    """What check-data found. `ok` is False when training or evaluating would fail."""
 
     source: str = ""
     videos_per_subset: dict[str, int] = field(default_factory=dict)
@@ -59,10 +61,11 @@ class DataReport:
         for title, items in (("skipped", self.skipped), ("notes", self.notes), ("errors", self.errors)):
             lines.append(f"{title}: {len(items)}")
             lines.extend(f"  {item}" for item in (items if verbose or title == "errors" else _shortened(items)))
-        lines.append("OK: training can start" if self.ok else f"NOT OK: {counted(len(self.errors), 'error')}; training would fail")
+        lines.append("OK: training can start" if self.ok else f"NOT OK: {counted(len(self.errors), 'error')}; {FAILS}")
         return "\n".join(lines)
 
 
+FAILS = "training or evaluating would fail"
 SHOWN_PER_KIND = 3  # lines of one kind of note listed before the rest are counted
 
 
@@ -92,22 +95,24 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 def check_config(cfg: Config, duration_tolerance: float = 0.1) -> DataReport:
-    """Check the dataset a config points to: its train and validation subsets (test subsets are counted).
+    """Check the dataset a config points to: every subset of its annotations, the train and validation
+    subsets first (the others, e.g. THUMOS14's test, are what `evaluate --split` reads).
 
+    Raises InputError, naming the file's full path, when the annotations or the class list cannot be read.
     duration_tolerance: a video whose snippets span more or less than its duration by this fraction (and
     by over two strides) is noted, see `_check_span`."""
     d = cfg.data
-    path = d.path
+
+    def path(relative: str) -> Path:
+        return d.path(relative).absolute()  # messages name the file tried, wherever the command ran
+
+    annotations = read_annotations(path(d.annotations), path(d.video_info) if d.video_info else None)
+    classes = read_class_names(path(d.classes)) if d.classes else annotations.classes
     report = DataReport(source=str(path(d.annotations)))
-    try:
-        annotations = read_annotations(path(d.annotations), path(d.video_info) if d.video_info else None)
-        classes = read_class_names(path(d.classes)) if d.classes else annotations.classes
-    except InputError as e:
-        report.errors.append(str(e))  # duplicated ids, unreadable JSON, ...: nothing more can be checked
-        return report
     spec = FeatureSpec.from_config(cfg)
     check_dataset(report, annotations, classes, path(d.features), d.file_pattern, spec, cfg.model.temporal_scale,
-                  [d.train_subset, d.val_subset], windows=cfg.windows.enabled, duration_tolerance=duration_tolerance)
+                  [d.train_subset, d.val_subset, *sorted(annotations.subsets)], windows=cfg.windows.enabled,
+                  duration_tolerance=duration_tolerance)
     if len(classes) != cfg.model.num_classes:
         report.errors.append(f"{counted(len(classes), 'class')}, but model.num_classes is {cfg.model.num_classes}; "
                              f"set --set model.num_classes={len(classes)}")
@@ -122,7 +127,7 @@ def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[
     report.classes, report.feature_dim = len(classes), spec.feature_dim
     known = set(classes)
     instances: Counter[str] = Counter()
-    rows, durations = [], []
+    rows, durations, wrong_dims = [], [], defaultdict(list)
     source = FeatureSource(feature_dir, file_pattern)
     for subset in dict.fromkeys(subsets):  # THUMOS14 trains and validates on one subset: check it once
         videos = annotations.subset(subset).videos.values()
@@ -132,10 +137,11 @@ def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[
             durations.append(video.duration_s)
             instances.update(video.labels)
             _check_truth(report, video, known, spec, tolerance_s)
-            n = _check_features(report, video, source, spec, temporal_scale, windows)
+            n = _check_features(report, video, source, spec, temporal_scale, windows, wrong_dims)
             if n is not None:
                 rows.append(n)
                 _check_span(report, video, n, spec, duration_tolerance)
+    _wrong_dimensions(report, wrong_dims, len(rows), spec.feature_dim)
     report.instances_per_class = dict(instances)
     report.snippets, report.duration_s = _summary(rows), _summary(durations)
     report.feature_files_read = len(rows)
@@ -172,8 +178,9 @@ def _check_span(report: DataReport, video: VideoAnnotation, n: int, spec: Featur
 
 
 def _check_features(report: DataReport, video: VideoAnnotation, source: FeatureSource, spec: FeatureSpec,
-                    temporal_scale: int, windows: bool) -> int | None:
-    """Read the video's features whole (NaN/inf included); its number of rows, or None on an error."""
+                    temporal_scale: int, windows: bool, wrong_dims: dict[int, list[Path]]) -> int | None:
+    """Read the video's features whole (NaN/inf included); its number of rows, or None on an error. A file
+    of another feature dimension is added to `wrong_dims` (F -> files) unless it looks transposed."""
     vid = video.video_id
     path = source.locate(vid)
     if path is None:
@@ -181,6 +188,12 @@ def _check_features(report: DataReport, video: VideoAnnotation, source: FeatureS
         return None
     try:
         n = source.read(path, vid, spec.feature_dim).shape[0]
+    except FeatureDimensionError as e:
+        if e.transposed:
+            report.errors.append(str(e))
+        else:
+            wrong_dims[e.found].append(path)
+        return None
     except InputError as e:
         report.errors.append(str(e))
         return None
@@ -190,3 +203,13 @@ def _check_features(report: DataReport, video: VideoAnnotation, source: FeatureS
     elif not spec.rescaled and not windows and n < temporal_scale:
         report.notes.append(f"video {vid!r}: {n} snippets < T = {temporal_scale}: interpolated up to T")
     return n
+
+
+def _wrong_dimensions(report: DataReport, wrong_dims: dict[int, list[Path]], right: int, feature_dim: int) -> None:
+    """One error per feature dimension other than model.feature_dim, with its count and its first file; the
+    fix when every file read has that dimension."""
+    total = right + sum(len(paths) for paths in wrong_dims.values())
+    for dim, paths in sorted(wrong_dims.items()):
+        fix = f"; set --set model.feature_dim={dim}" if len(paths) == total else ""
+        report.errors.append(f"{len(paths):,} of {counted(total, 'feature file')} have dimension {dim}, but "
+                             f"model.feature_dim is {feature_dim} (the first: {paths[0]}){fix}")

@@ -241,15 +241,26 @@ def check_features(raw: object, source: object, *, video: str | None = None, exp
     return array
 
 
+class FeatureDimensionError(InputError):
+    """A feature file whose F is not the expected one; `found` is its F, `transposed` whether its rows are."""
+
+    def __init__(self, message: str, found: int, transposed: bool):
+        super().__init__(message)
+        self.found, self.transposed = found, transposed
+
+
 def check_shape(shape: tuple[int, ...], source: object, *, video: str | None = None, expected_dim: int | None = None) -> None:
-    """Raise InputError unless shape is [n_snippets > 0, expected_dim]."""
+    """Raise InputError unless shape is [n_snippets > 0, expected_dim] (FeatureDimensionError for the F)."""
     if len(shape) != 2:
         raise InputError.at(source, f"features must be 2-D [n_snippets, F], got shape {shape}", video=video)
     if shape[0] == 0:
         raise InputError.at(source, f"no snippets (shape {shape})", video=video)
     if expected_dim is not None and shape[1] != expected_dim:
-        hint = " (transposed? the layout is [n_snippets, F])" if shape[0] == expected_dim else ""
-        raise InputError.at(source, f"feature dimension {shape[1]}, expected {expected_dim}{hint}; shape {shape}", video=video)
+        transposed = shape[0] == expected_dim
+        hint = " (transposed? the layout is [n_snippets, F])" if transposed else ""
+        message = str(InputError.at(source, f"feature dimension {shape[1]}, expected {expected_dim}{hint}; shape {shape}",
+                                    video=video))
+        raise FeatureDimensionError(message, shape[1], transposed)
 
 
 def find_feature_file(feature_dir: Path, video_id: str, file_pattern: str = "{video_id}.npy") -> Path | None:

@@ -9,6 +9,7 @@ import torch
 from ..config import Config
 from ..data.annotations import read_annotations, read_class_names
 from ..data.dataset import FeatureSpec, VideoDataset
+from ..data.features import FeatureDimensionError
 from ..data.windows import WindowDataset
 from ..devices import resolve_device  # noqa: F401  (its home is devices.py; importable from here as before)
 from ..errors import InputError, counted
@@ -55,6 +56,18 @@ def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes:
         cache.parent.mkdir(parents=True, exist_ok=True)
     return VideoDataset(videos, cfg.data.path(cfg.data.features), classes, FeatureSpec.from_config(cfg),
                         cfg.model.temporal_scale, cache_path=cache, file_pattern=cfg.data.file_pattern)
+
+
+def build_training_sets(cfg: Config, annotations: AnnotationSet, classes: list[str]) -> VideoDataset:
+    """The train subset's dataset; the validation subset's is built too, so that its problems show before
+    training. Features of another F than model.feature_dim are refused with the fix, which a config can make."""
+    try:
+        train_set = build_dataset(cfg, cfg.data.train_subset, annotations, classes)
+        build_dataset(cfg, cfg.data.val_subset, annotations, classes)
+    except FeatureDimensionError as e:
+        raise InputError(f"{e}; set --set model.feature_dim={e.found} if every file has {e.found} "
+                         "(`seqattnet check-data` counts them)") from None
+    return train_set
 
 
 def build_model(cfg: Config) -> SeqAttNet:

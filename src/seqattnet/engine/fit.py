@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..evaluation import write_results
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
-from .build import build_dataset, build_model, build_optimizer, ensure_synthetic_data, load_ground_truth
+from .build import build_model, build_optimizer, build_training_sets, ensure_synthetic_data, load_ground_truth
 from .checkpoint import read_checkpoint, restore_rng_states, save_checkpoint
 from .distributed import (DistInfo, cleanup, init_distributed, local_batch_size, main_first, mean_over_processes,
                           wrap_model)
@@ -86,8 +86,7 @@ def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator
     with main_first(info):  # rank 0 writes the generated data and the feature caches, the others read them
         ensure_synthetic_data(cfg, progress)
         ground_truth, classes = load_ground_truth(cfg)
-        train_set = build_dataset(cfg, cfg.data.train_subset, ground_truth, classes)
-        build_dataset(cfg, cfg.data.val_subset, ground_truth, classes)  # fail now, not after training
+        train_set = build_training_sets(cfg, ground_truth, classes)  # the validation set's problems show now
     batch_size = local_batch_size(cfg.train.batch_size, info)
     model = build_model(cfg).to(device)
     optimizer, scheduler = build_optimizer(cfg, model)
