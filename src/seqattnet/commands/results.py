@@ -33,6 +33,10 @@ def add_evaluate_json(sub) -> None:
                    help="with --proposals: count each video's proposals at a point of the AR-AN curve in exact "
                         "integers instead of the official code's float flooring (which keeps 28, not 29, of 100 "
                         "proposals at 29%%)")
+    p.add_argument("--subset-budget", action="store_true",
+                   help="with --proposals: set each video's proposal budget from the evaluated videos' proposals "
+                        "only, instead of every proposal in the file as the official evaluator does (which keeps "
+                        "fewer per video when the file also holds other videos' proposals)")
     p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the metrics")
     p.set_defaults(run=run_evaluate_json)
 
@@ -52,6 +56,7 @@ def run_evaluate_json(args: argparse.Namespace) -> None:
         as_json=args.json,
         allow_unknown_videos=args.allow_unknown_videos,
         exact_counts=args.exact_counts,
+        subset_budget=args.subset_budget,
     )
 
 
