@@ -76,6 +76,9 @@ def add_diagnose(sub) -> None:
                    help="drop predictions whose label is not a ground-truth class instead of failing")
     p.add_argument("--allow-unknown-videos", action="store_true",
                    help="count predictions on videos absent from the ground-truth file as false positives")
+    p.add_argument("--instance-count", choices=["video", "class"], default="video",
+                   help="what the 'instances' characteristic counts in an instance's video: every instance, all "
+                        "classes (default, as DETAD's characteristic files), or only those of its own class")
     p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the headline numbers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_diagnose)
@@ -87,4 +90,5 @@ def run_diagnose(args: argparse.Namespace) -> None:
     check_out(args.out, folder=True)
     diagnose_command(args.ground_truth, args.predictions, args.out, subset=args.subset, protocol=args.protocol,
                      video_info=args.video_info, ignore_unknown_labels=args.ignore_unknown_labels,
-                     allow_unknown_videos=args.allow_unknown_videos, as_json=args.json, progress=not args.quiet)
+                     allow_unknown_videos=args.allow_unknown_videos, as_json=args.json, progress=not args.quiet,
+                     instance_count=args.instance_count)

@@ -2,7 +2,8 @@
 Secs. 4.2-4.3), and the start / end errors of matched detections (not in DETAD).
 
 Characteristics of a ground-truth instance: coverage (its length over its video's duration, at most 1),
-length (seconds), and instances (how many instances of its class its video has). Bins are DETAD's, closed
+length (seconds), and instances (how many instances its video has, all classes, as the `num-instances`
+of DETAD's characteristic files; or, with instance_count="class", those of its own class). Bins are DETAD's, closed
 on the right like pandas.cut(include_lowest=True): XS = [e0, e1], S = (e1, e2], ...
 """
 
@@ -55,15 +56,22 @@ class BinStats(NamedTuple):
         return {**self._asdict(), "false_negative_average": self.false_negative_average}
 
 
-def instance_characteristics(ground_truth: AnnotationSet, gt: GroundTruthArrays) -> dict[str, np.ndarray]:
+INSTANCE_COUNTS = ("video", "class")  # what the `instances` characteristic counts in the instance's video
+
+
+def instance_characteristics(ground_truth: AnnotationSet, gt: GroundTruthArrays,
+                             instance_count: str = "video") -> dict[str, np.ndarray]:
     """coverage, length and instances of every instance of `gt` (built from `ground_truth`). -> float64[M]
-    each; coverage is NaN where the video has no positive duration."""
+    each; coverage is NaN where the video has no positive duration. instance_count: "video" counts every
+    instance of the video (DETAD), "class" only those of the instance's class."""
     durations = np.asarray([v.duration_s for v in ground_truth.videos.values()], dtype=np.float64)
     length = gt.segments_s[:, 1] - gt.segments_s[:, 0]
     duration = durations[gt.video]
     with np.errstate(divide="ignore", invalid="ignore"):
         coverage = np.where(duration > 0, np.minimum(length / duration, 1.0), np.nan)
-    key = gt.video * len(gt.classes) + gt.label
+    if instance_count not in INSTANCE_COUNTS:
+        raise ValueError(f"instance_count must be one of {INSTANCE_COUNTS}, got {instance_count!r}")
+    key = gt.video * len(gt.classes) + gt.label if instance_count == "class" else gt.video
     _, inverse, per_key = np.unique(key, return_inverse=True, return_counts=True)
     return {"coverage": coverage, "length": length, "instances": per_key[inverse].astype(np.float64)}
 

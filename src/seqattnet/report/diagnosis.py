@@ -113,9 +113,10 @@ def _binned_rows(d: Diagnosis, value: Callable) -> list[list]:
 
 def _sensitivity_section(d: Diagnosis) -> str:
     rows = _binned_rows(d, lambda b: _pct(b.average_mAP_n))
+    counted_in_video = "every instance" if d.instance_count == "video" else "the instances of its class"
     return (_note("Average-mAP_N on the instances of each bin: coverage (length over the video's duration), "
-                  "length in seconds, and instances of the class in the video. Labels under the bars: bin and "
-                  "instance count.")
+                  f"length in seconds, and instances per video ({counted_in_video} of the instance's video). "
+                  "Labels under the bars: bin and instance count.")
             + _image(plots.binned(d.sensitivity, "average_mAP_n", d.average_mAP_n, "average-mAP_N (%)"),
                      "sensitivity by characteristic")
             + _table(("characteristic", "bin", "range", "instances", "average-mAP_N (%)"), rows))
@@ -156,10 +157,11 @@ def _class_section(d: Diagnosis) -> str:
 def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir: str | Path,
                      subset: str | None = None, protocol: str = "activitynet", video_info: str | Path | None = None,
                      ignore_unknown_labels: bool = False, allow_unknown_videos: bool = False,
-                     as_json: bool = False, progress: bool = True, out: TextIO | None = None) -> Diagnosis:
+                     as_json: bool = False, progress: bool = True, out: TextIO | None = None,
+                     instance_count: str = "video") -> Diagnosis:
     """`seqattnet diagnose`: read both files as `evaluate-json` does, diagnose, write the report, print a
     summary (and, with `as_json`, one JSON object of the headline numbers as the last line). progress: a
-    bar of the two steps after reading on stderr."""
+    bar of the two steps after reading on stderr. instance_count: as `diagnose`."""
     from tqdm import tqdm
 
     out = out or sys.stdout
@@ -168,7 +170,8 @@ def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir:
     with tqdm(total=2, desc="diagnose", unit="step", disable=not progress, file=sys.stderr) as bar:
         bar.set_postfix_str("analysing")
         diagnosis = diagnose(inputs.evaluated, inputs.results, tious, protocol=protocol, bins=BINS[protocol],
-                             ignore_unknown_labels=ignore_unknown_labels, source=str(predictions))
+                             ignore_unknown_labels=ignore_unknown_labels, source=str(predictions),
+                             instance_count=instance_count)
         bar.update()
         bar.set_postfix_str("writing the report")
         meta = f"ground truth {ground_truth} (subset {inputs.subset or 'all'}), predictions {predictions}:"
