@@ -186,18 +186,30 @@ def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir:
 
 
 def summary_text(d: Diagnosis) -> str:
+    """The console summary: the headline mAPs, what the top-G predictions are (shares of all of them,
+    true positives included, so the six add up to 100 %), the error type whose removal gains most, misses."""
     fp = d.false_positives
-    worst = (float(fp.gain.max()), ERROR_TYPES[1 + int(np.argmax(fp.gain))])
+    worst = largest_gain(d)
+    gain = ("removing no single error type would raise average mAP_N (every gain is 0)" if worst is None else
+            f"removing {worst} errors would gain {_pct(fp.gain[ERROR_TYPES.index(worst) - 1]):.2f} points of "
+            "average mAP_N")
     return (f"average mAP {_pct(d.detection.average_mAP):.2f} %, average mAP_N {_pct(d.average_mAP_n):.2f} %; "
-            f"false positives in the top G: "
-            + ", ".join(f"{t} {_pct(v):.1f} %" for t, v in zip(ERROR_TYPES[1:], fp.share[0, 1:]))
-            + f"; removing {worst[1]} errors would gain {_pct(worst[0]):.2f} points of average mAP_N; "
-            f"{_pct(d.false_negative.mean()):.1f} % of instances missed (mean over tIoU)")
+            "top-G predictions of each class (G: its instances): "
+            + ", ".join(f"{t} {_pct(v):.1f} %" for t, v in zip(ERROR_TYPES, np.nan_to_num(fp.share[0])))
+            + f" of them; {gain}; {_pct(d.false_negative.mean()):.1f} % of instances missed (mean over tIoU)")
+
+
+def largest_gain(d: Diagnosis) -> str | None:
+    """The error type whose removal raises average mAP_N most; None when no removal raises it (a gain
+    within rounding of 0 counts as none)."""
+    gains = d.false_positives.gain
+    return ERROR_TYPES[1 + int(np.argmax(gains))] if float(gains.max()) > 1e-12 else None
 
 
 def headline(d: Diagnosis, page: Path, document: Path) -> dict:
+    """The `--json` line; largest_gain is None (null) when no removal raises average mAP_N."""
     gains = d.false_positives.gain
     return {"average_mAP": d.detection.average_mAP, "average_mAP_n": d.average_mAP_n,
             "removal_gain": dict(zip(ERROR_TYPES[1:], gains.tolist())),
-            "largest_gain": ERROR_TYPES[1 + int(np.argmax(gains))],
+            "largest_gain": largest_gain(d),
             "missed": float(d.false_negative.mean()), "report": str(page), "diagnosis": str(document)}
