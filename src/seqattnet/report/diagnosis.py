@@ -13,6 +13,7 @@ from typing import Callable, Iterable, TextIO
 
 import numpy as np
 
+from ..errors import counted
 from ..evaluation.characteristics import BINS
 from ..evaluation.command import read_inputs
 from ..evaluation.diagnosis import Diagnosis, diagnose
@@ -25,10 +26,12 @@ SECTIONS = (("map", "mAP"), ("pr-curves", "PR curves"), ("false-positives", "Fal
             ("boundary-errors", "Boundary errors"), ("per-class", "Per class"))
 
 
-def write_diagnosis_report(out_dir: str | Path, diagnosis: Diagnosis, title: str = "Detection diagnosis",
+def write_diagnosis_report(out_dir: str | Path, diagnosis: Diagnosis, title: str | None = None,
                            meta: str = "") -> tuple[Path, Path]:
-    """Write OUT/report.html and OUT/diagnosis.json (created if missing). -> (page, json) paths."""
+    """Write OUT/report.html and OUT/diagnosis.json (created if missing). -> (page, json) paths.
+    title: the page's title, naming what is diagnosed (default: "Detection diagnosis: " and OUT's name)."""
     out = Path(out_dir)
+    title = f"Detection diagnosis: {out.resolve().name}" if title is None else title
     out.mkdir(parents=True, exist_ok=True)
     document = out / "diagnosis.json"
     document.write_text(json.dumps(diagnosis.to_dict(), allow_nan=False), encoding="utf-8")
@@ -56,8 +59,10 @@ def render(d: Diagnosis, title: str, meta: str) -> str:
     return template
 
 
-def _image(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+def _image(fig, alt: str) -> str:
+    """A matplotlib figure as an embedded PNG."""
+    data = base64.b64encode(plots.png(fig)).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
@@ -68,7 +73,7 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
 
 def _cell(value: object) -> str:
     if isinstance(value, (float, np.floating)):
-        return "–" if not np.isfinite(value) else f"{value:.2f}"
+        return "–" if not np.isfinite(value) else plots.number(value, 2)
     return html.escape(str(value))
 
 
@@ -107,7 +112,7 @@ def _fp_section(d: Diagnosis) -> str:
 
 
 def _binned_rows(d: Diagnosis, value: Callable) -> list[list]:
-    return [[name, b.label, f"({b.lo:g}, {b.hi:g}]", b.instances, value(b)]
+    return [[name, b.label, b.interval, b.instances, value(b)]
             for name, bins in d.sensitivity.items() for b in bins]
 
 
@@ -138,7 +143,7 @@ def _boundary_section(d: Diagnosis) -> str:
     names = ("start_s", "end_s", "start_fraction", "end_fraction")
     stats = ("n", "mean", "median", "mean_abs", "p10", "p90")
     rows = [[name, *(data[name].get(s, float("nan")) for s in stats)] for name in names]
-    return (_note(f"Prediction minus instance, for the {data['matched']:,} detections matched at tIoU "
+    return (_note(f"Prediction minus instance, for the {counted(data['matched'], 'detection')} matched at tIoU "
                   f"{d.boundary.tiou:.2f}; negative: the prediction starts (or ends) too early.")
             + _image(plots.boundary_histograms(d.boundary), "boundary error histograms")
             + _table(("error", *stats), rows))
@@ -175,7 +180,8 @@ def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir:
         bar.update()
         bar.set_postfix_str("writing the report")
         meta = f"ground truth {ground_truth} (subset {inputs.subset or 'all'}), predictions {predictions}:"
-        page, document = write_diagnosis_report(out_dir, diagnosis, meta=meta)
+        page, document = write_diagnosis_report(out_dir, diagnosis, f"Detection diagnosis: {Path(predictions).name}",
+                                                meta=meta)
         bar.update()
     print(inputs.describe(), file=out)
     print(summary_text(diagnosis), file=out)
