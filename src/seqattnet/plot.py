@@ -21,20 +21,34 @@ def pack_lanes(segments_s: np.ndarray) -> tuple[np.ndarray, int]:
     return lane, max(len(ends), 1)
 
 
+def score_text(score: float) -> str:
+    """A score to 2 significant digits, never in e-notation: 0.93, 0.5, 0.0012 (a young model's scores
+    are all small, and 2 decimals would print "0.00" on every bar)."""
+    return np.format_float_positional(float(score), precision=2, unique=True, fractional=False, trim="-")
+
+
 def plot_timeline(path: str | Path, video_id: str, duration_s: float, segments_s: np.ndarray, scores: np.ndarray,
                   labels: list[str], truth_segments_s: np.ndarray | None = None, truth_labels: list[str] | None = None,
                   max_detections: int = 10, classes: list[str] | None = None) -> None:
-    """A PNG with one row per class: the `max_detections` best detections (opacity = score, overlapping ones on
-    extra lanes) and, underneath, hatched ground truth when given.
+    """Write `timeline_figure(...)` (same arguments) to `path` as PNG."""
+    timeline_figure(video_id, duration_s, segments_s, scores, labels, truth_segments_s, truth_labels,
+                    max_detections, classes).savefig(path)
+
+
+def timeline_figure(video_id: str, duration_s: float, segments_s: np.ndarray, scores: np.ndarray, labels: list[str],
+                    truth_segments_s: np.ndarray | None = None, truth_labels: list[str] | None = None,
+                    max_detections: int = 10, classes: list[str] | None = None):
+    """A matplotlib Figure with one row per class: the `max_detections` best detections (opacity = score,
+    overlapping ones on extra lanes, each labelled with its score) and, underneath, hatched ground truth
+    for the classes that have some.
 
     segments_s: float[M, 2] seconds, best first; scores: [M]; labels: M class names; truth_segments_s:
     float[K, 2] with K `truth_labels`. classes: the full class list, when given, orders the rows and picks
     each class's colour by its index (as the HTML report does); otherwise rows follow first appearance.
     """
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     n = min(max_detections, len(scores))
     segments = np.asarray(segments_s, dtype=np.float64).reshape(-1, 2)[:n]
@@ -45,7 +59,7 @@ def plot_timeline(path: str | Path, video_id: str, duration_s: float, segments_s
     order = list(classes) + sorted(set(named) - set(classes)) if classes else named
     shown = [c for c in order if c in named]
     top = max(float(scores.max()) if n else 1.0, 1e-12)
-    colors = plt.get_cmap("tab10").colors
+    colors = matplotlib.colormaps["tab10"].colors
 
     rows, y = [], 0.0  # (y, tick label, is truth) per drawn row, top to bottom
     bars = []  # (y, start, end, face, edge, hatch, text)
@@ -55,10 +69,10 @@ def plot_timeline(path: str | Path, video_id: str, duration_s: float, segments_s
         lane, count = pack_lanes(segments[mine])
         for i, k in zip(mine, lane):
             alpha = min(MIN_ALPHA + (1 - MIN_ALPHA) * max(scores[i], 0.0) / top, 1.0)  # rounding can pass 1
-            bars.append((y + k, *segments[i], (*color, alpha), "none", None, f"{scores[i]:.2f}"))
+            bars.append((y + k, *segments[i], (*color, alpha), "none", None, score_text(scores[i])))
         rows.append((y + (count - 1) / 2, name, False))
         y += count
-        if truth is not None:
+        if truth is not None and name in truth_labels:  # a class without ground truth gets no empty row
             for (start, end), label in zip(truth, truth_labels):
                 if label == name:
                     bars.append((y, start, end, "none", color, "////", None))
@@ -66,11 +80,14 @@ def plot_timeline(path: str | Path, video_id: str, duration_s: float, segments_s
             y += 1
         y += 0.4  # a gap between classes
 
-    fig, ax = plt.subplots(figsize=(10, 0.9 + 0.28 * max(y, 1)), dpi=150)
+    fig = Figure(figsize=(10, 0.9 + 0.28 * max(y, 1)), dpi=150)
+    FigureCanvasAgg(fig)  # a renderer, to measure the score labels below
+    ax = fig.subplots()
+    texts = []  # (text, end of its bar)
     for row_y, start, end, face, edge, hatch, text in bars:
         ax.barh(row_y, end - start, left=start, height=0.8, color=face, edgecolor=edge, hatch=hatch, linewidth=1)
         if text:
-            ax.text(start, row_y, f" {text}", va="center", fontsize=6, color="black")
+            texts.append((ax.text(start, row_y, f" {text}", va="center", fontsize=6, color="black"), end))
     ax.set_yticks([r[0] for r in rows], [r[1] for r in rows], fontsize=7)
     for tick, (_, _, is_truth) in zip(ax.get_yticklabels(), rows):
         tick.set_color("dimgray" if is_truth else "black")
@@ -81,5 +98,14 @@ def plot_timeline(path: str | Path, video_id: str, duration_s: float, segments_s
     ax.set_xlabel("seconds")
     ax.set_title(f"{video_id}: {n} best of {len(np.asarray(segments_s).reshape(-1, 2))} detections", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _keep_inside(ax, texts, duration_s)
+    return fig
+
+
+def _keep_inside(ax, texts: list, duration_s: float) -> None:
+    """A score label that would run past the right edge ends at its bar's end (or the edge) instead."""
+    renderer = ax.figure.canvas.get_renderer()
+    right = ax.get_window_extent(renderer).x1
+    for text, end_s in texts:
+        if text.get_window_extent(renderer).x1 > right:
+            text.set(x=min(end_s, duration_s), horizontalalignment="right", text=f"{text.get_text().strip()} ")

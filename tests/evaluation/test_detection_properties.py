@@ -70,13 +70,15 @@ def test_detection_matches_the_official_algorithm(case, tious):
 
 
 @settings(max_examples=60, deadline=None)
-@given(case=cases, tious=thresholds, max_avg=st.sampled_from([1, 3, 10, 100]), exact=st.booleans())
-def test_proposals_match_the_official_algorithm(case, tious, max_avg, exact):
+@given(case=cases, tious=thresholds, max_avg=st.sampled_from([1, 3, 10, 100]), exact=st.booleans(),
+       subset_budget=st.booleans())
+def test_proposals_match_the_official_algorithm(case, tious, max_avg, exact, subset_budget):
     gt, results = case
     if not gt.classes:
         return
-    metrics = evaluate_proposals(gt, results, max_avg, tious, exact_counts=exact)
-    recall, average, an, auc = ref.proposal_curve(*ref.flatten(gt, results), max_avg, tious, float_counts=not exact)
+    metrics = evaluate_proposals(gt, results, max_avg, tious, exact_counts=exact, subset_budget=subset_budget)
+    recall, average, an, auc = ref.proposal_curve(*ref.flatten(gt, results), max_avg, tious, float_counts=not exact,
+                                                  subset_budget=subset_budget)
     np.testing.assert_allclose(metrics.recall, recall, atol=1e-12)
     np.testing.assert_allclose(metrics.ar, average, atol=1e-12)
     np.testing.assert_allclose(metrics.an, an)

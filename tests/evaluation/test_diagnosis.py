@@ -10,7 +10,7 @@ import pytest
 
 from seqattnet.errors import InputError
 from seqattnet.evaluation import TIOUS, evaluate_detection
-from seqattnet.evaluation.characteristics import BINS, bin_index
+from seqattnet.evaluation.characteristics import BINS, bin_index, instance_characteristics
 from seqattnet.evaluation.diagnosis import diagnose
 from seqattnet.evaluation.false_positives import ERROR_TYPES, error_types
 from seqattnet.structures import AnnotationSet, VideoAnnotation
@@ -72,12 +72,32 @@ def test_hand_case_bins_misses_and_boundaries():
     assert coverage["XS"] == (1, 0.5) and coverage["S"] == (1, 1.0)  # A covers 0.1, B 0.3
     assert coverage["M"][0] == 0 and np.isnan(coverage["M"][1])
     assert [b.instances for b in d.sensitivity["length"]] == [2, 0, 0, 0, 0]  # 10 s and 30 s: both XS
-    assert [b.instances for b in d.sensitivity["instances"]] == [2, 0, 0, 0]  # one of each class per video
+    # Video a holds 2 instances (A and B): both in bin S (2-4) as DETAD counts, all classes together.
+    assert [b.instances for b in d.sensitivity["instances"]] == [0, 2, 0, 0] and d.instance_count == "video"
     assert d.false_negative.tolist() == [0.0]
     b = d.boundary
     assert sorted(zip(b.start_s.tolist(), b.end_s.tolist())) == [(0.0, 0.0), (1.0, 0.5)]
     assert sorted(b.start_fraction.tolist()) == pytest.approx([0.0, 0.1])
     assert sorted(b.end_fraction.tolist()) == pytest.approx([0.0, 0.05])
+
+
+def test_instances_per_video_count_every_class_as_detad_or_the_own_class_on_request():
+    gt, results = hand_case()
+    per_video, per_class = diagnose(gt, results, [0.5]), diagnose(gt, results, [0.5], instance_count="class")
+    # A and B share video a: 2 instances in the video, 1 of each class.
+    video_bins = {b.label: (b.instances, b.average_mAP_n) for b in per_video.sensitivity["instances"]}
+    class_bins = {b.label: (b.instances, b.average_mAP_n) for b in per_class.sensitivity["instances"]}
+    assert video_bins["XS"][0] == 0 and np.isnan(video_bins["XS"][1]) and video_bins["S"] == (2, 0.75)
+    assert class_bins["XS"] == (2, 0.75) and class_bins["S"][0] == 0  # AP_N 0.5 (A) and 1 (B): mean 0.75
+    assert per_class.to_dict()["instance_count"] == "class"
+    videos = {"v": VideoAnnotation("v", "validation", 100.0, [[0, 5], [10, 15], [20, 25]], ["A", "A", "B"]),
+              "w": VideoAnnotation("w", "validation", 100.0, [[0, 5]], ["B"])}
+    arrays = _arrays(AnnotationSet(videos, ["A", "B"]))
+    assert instance_characteristics(AnnotationSet(videos, ["A", "B"]), arrays)["instances"].tolist() == [3, 3, 3, 1]
+    own = instance_characteristics(AnnotationSet(videos, ["A", "B"]), arrays, "class")["instances"]
+    assert own.tolist() == [2, 2, 1, 1]
+    with pytest.raises(ValueError, match="instance_count"):
+        instance_characteristics(AnnotationSet(videos, ["A", "B"]), arrays, "classes")
 
 
 def test_fp_counts_add_up_and_gains_are_not_negative():
@@ -149,14 +169,14 @@ def random_case(rng, n_videos=12, n_classes=4, per_video=12):
     return gt, results
 
 
-def reference_of(gt, results, tious, bins):
+def reference_of(gt, results, tious, bins, instance_count="video"):
     instances = [(vid, label, float(s), float(e)) for vid, video in gt.videos.items()
                  for (s, e), label in zip(video.segments_s, video.labels)]
     predictions = [(vid, p["label"], p["score"], p["segment"][0], p["segment"][1])
                    for vid, ps in results.items() for p in ps]
     durations = {vid: video.duration_s for vid, video in gt.videos.items()}
     return ref.diagnose(instances, predictions, durations, list(tious),
-                        {name: (b.edges, b.names) for name, b in bins.items()})
+                        {name: (b.edges, b.names) for name, b in bins.items()}, instance_count=instance_count)
 
 
 def close(a, b):
@@ -166,12 +186,14 @@ def close(a, b):
     return abs(a - b) <= 1e-9
 
 
-@pytest.mark.parametrize("protocol,seed", [("activitynet", s) for s in range(6)] + [("thumos", s) for s in range(3)])
-def test_matches_the_direct_implementation_on_random_cases(protocol, seed):
+@pytest.mark.parametrize("protocol,seed,instance_count",
+                         [("activitynet", s, "video") for s in range(6)] + [("thumos", s, "video") for s in range(3)]
+                         + [("activitynet", s, "class") for s in range(2)] + [("thumos", 0, "class")])
+def test_matches_the_direct_implementation_on_random_cases(protocol, seed, instance_count):
     gt, results = random_case(np.random.default_rng(seed))
     tious, bins = TIOUS[protocol], BINS[protocol]
-    d = diagnose(gt, results, tious, protocol=protocol)
-    r = reference_of(gt, results, tious, bins)
+    d = diagnose(gt, results, tious, protocol=protocol, instance_count=instance_count)
+    r = reference_of(gt, results, tious, bins, instance_count)
     order = d.classes
     assert np.allclose(d.detection.ap, [r["mAP_per_class"][c] for c in order], atol=1e-12)
     assert np.allclose(d.ap_n, [r["ap_n_per_class"][c] for c in order], atol=1e-12)

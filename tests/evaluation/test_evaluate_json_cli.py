@@ -72,6 +72,23 @@ def test_proposals(files, capsys):
     assert "AR@100" in out
 
 
+def test_proposals_on_training_videos_count_in_the_budget(files, capsys):
+    tmp, gt, _ = files
+    results = {"abc": [{"label": "run", "score": 0.9, "segment": [10.0, 30.0]}],
+               "def": [{"label": "jump", "score": 0.8, "segment": [0.0, 12.0]}],
+               "trn": [{"label": "swim", "score": 0.5, "segment": [5.0, 9.0]}] * 200}
+    pred = write(tmp / "all.json", {"results": results})
+    # Official: 202 proposals in the file for 2 evaluated videos, ratio 100 * 2 / 202 < 1: int(1 * 0.99) = 0,
+    # so abc and def keep none and nothing is recalled.
+    code, out, _ = run(capsys, gt, pred, "--proposals", "--json")
+    assert code == 0 and json.loads(out.splitlines()[-1])["AR"] == [0.0] * 100
+    assert "per-video budget from every proposal in the file" in out
+    # From the evaluated videos' 2 proposals only: the same as without the training video (AR 0.65).
+    code, out, _ = run(capsys, gt, pred, "--proposals", "--subset-budget", "--json")
+    assert json.loads(out.splitlines()[-1])["AR"] == pytest.approx([0.65] * 100)
+    assert "per-video budget from the evaluated videos' proposals" in out
+
+
 def test_default_subset_choice(tmp_path, capsys):
     thumos = {"database": {
         "video_validation_1": {"subset": "Validation", "duration": 10.0, "fps": 30.0,

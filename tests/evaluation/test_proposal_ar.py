@@ -51,13 +51,40 @@ def test_recall_is_averaged_over_thresholds(make_gt):
     assert m.recall_at == {1: 0.5}
 
 
-def test_proposals_on_other_videos_are_ignored(make_gt):
-    gt = make_gt({"a": [(0, 10, "x")]})
-    base = evaluate_proposals(gt, {"a": props(*far(4), (0, 10))}, max_avg_proposals=5)
-    # The official code would count these 100 in its truncation ratio and keep 0 of video a's proposals.
-    more = evaluate_proposals(gt, {"a": props(*far(4), (0, 10)), "t": props(*far(100))}, max_avg_proposals=5)
-    np.testing.assert_array_equal(base.ar, more.ar)
-    assert base.recall_at[5] == 1.0
+def test_proposals_on_other_videos_shrink_the_budget_as_the_official_code(make_gt):
+    # Video a: instances I1 [0, 10] and I2 [20, 30]; its 4 proposals rank far, I1, I2, far. The file also
+    # holds 4 proposals of a training video t. At most 4 per video on average:
+    gt = make_gt({"a": [(0, 10, "x"), (20, 30, "x")]})
+    results = {"a": props(*far(1), (0, 10), (20, 30), *far(1, 90)), "t": props(*far(4))}
+    official = evaluate_proposals(gt, results, max_avg_proposals=4)
+    # Official: ratio 4 * 1 video / 8 proposals = 0.5 < 1, so a keeps int(4 * 0.5) = 2 (far, I1); point j
+    # keeps int(2 * j / 100 * 4 / 2) of them: both from j = 50 on. I1 is recalled from j = 50, I2 never:
+    # AR 0.5 from j = 50. AN = j / 25; area 0.5 * 0.04 / 2 + 50 * 0.04 * 0.5 = 1.01, over AN_max 4.
+    np.testing.assert_array_equal(official.ar, np.where(np.arange(1, 101) >= 50, 0.5, 0.0))
+    np.testing.assert_allclose(official.an, np.arange(1, 101) / 25)
+    assert official.auc == pytest.approx(1.01 / 4, abs=1e-12) and official.recall_at == {1: 0.0}
+    # Budget from a's proposals alone: ratio 1, all 4 kept; point j keeps int(4 j / 100): I1 (2nd) from
+    # j = 50, I2 (3rd) from j = 75. Area 0.01 + 24 * 0.02 + 0.03 + 25 * 0.04 = 1.52, over 4.
+    subset = evaluate_proposals(gt, results, max_avg_proposals=4, subset_budget=True)
+    np.testing.assert_array_equal(subset.ar, [0.0] * 49 + [0.5] * 25 + [1.0] * 26)
+    assert subset.auc == pytest.approx(1.52 / 4, abs=1e-12)
+    # Without t's proposals both rules agree with the subset budget.
+    alone = evaluate_proposals(gt, {"a": results["a"]}, max_avg_proposals=4)
+    np.testing.assert_array_equal(alone.ar, subset.ar)
+    for metrics, subset_budget in ((official, False), (subset, True)):  # the slow reference agrees on both
+        _, average, an, auc = ref.proposal_curve(*ref.flatten(gt, results), 4, subset_budget=subset_budget)
+        np.testing.assert_array_equal(metrics.ar, average)
+        np.testing.assert_allclose(metrics.an, an, rtol=0, atol=1e-15)
+        assert metrics.auc == pytest.approx(auc, abs=1e-15)
+    exact = evaluate_proposals(gt, results, max_avg_proposals=4, exact_counts=True)
+    np.testing.assert_array_equal(exact.ar, official.ar)  # 4 * 1 // 8 * ... : the same counts in integers
+
+
+def test_file_total_sets_the_truncation_ratio():
+    # 100 proposals on each of 2 evaluated videos, 400 in the file: ratio 100 * 2 / 400 = 0.5 keeps 50 each.
+    np.testing.assert_array_equal(proposal_counts(np.array([100, 100]), 100, total=400)[:, -1], [50, 50])
+    np.testing.assert_array_equal(exact_proposal_counts(np.array([100, 100]), 100, total=400)[:, -1], [50, 50])
+    np.testing.assert_array_equal(proposal_counts(np.array([100, 100]), 100)[:, -1], [100, 100])
 
 
 def test_videos_without_proposals_count(make_gt):

@@ -14,7 +14,8 @@ from seqattnet.data.annotations import read_annotations
 from seqattnet.evaluation import TIOUS
 from seqattnet.evaluation.diagnosis import diagnose
 from seqattnet.evaluation.results import read_results
-from seqattnet.report.diagnosis import SECTIONS
+from seqattnet.report.diagnosis import SECTIONS, summary_text
+from seqattnet.structures import AnnotationSet, VideoAnnotation
 
 # Video a (100 s): A [10, 20], B [50, 80]; video empty (50 s): no instance; one training video.
 DATABASE = {
@@ -112,7 +113,7 @@ def test_report_in_chromium_loads_without_errors_and_shows_each_section(browser,
     tmp, gt, pred = files
     assert run(capsys, gt, pred, "--out", tmp / "rep")[0] == 0
     browser.get((tmp / "rep" / "report.html").as_uri())
-    assert browser.title == "Detection diagnosis"
+    assert browser.title == "Detection diagnosis: pred.json"
     for key, name in SECTIONS:
         section = browser.find_element(By.ID, key)
         browser.execute_script("arguments[0].scrollIntoView()", section)
@@ -124,3 +125,51 @@ def test_report_in_chromium_loads_without_errors_and_shows_each_section(browser,
     cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#false-positives tbody tr:first-child td")]
     assert cells[:2] == ["1G", "2"]
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_summary_says_what_the_shares_are_of():
+    # The hand case at tIoU 0.5: the top G (1 per class) are B's true positive and A's wrong label, and
+    # removing the wrong label lifts A's AP_N from 0.5 to 1: 25 points of average mAP_N.
+    annotations = {v: VideoAnnotation(v, x["subset"], x["duration"], [a["segment"] for a in x["annotations"]],
+                                      [a["label"] for a in x["annotations"]])
+                   for v, x in DATABASE.items() if x["subset"] == "validation"}
+    results = {v.removeprefix("v_"): [{"label": l, "score": s, "segment": [a, b]} for l, s, a, b in ps]
+               for v, ps in PREDICTIONS.items()}
+    text = summary_text(diagnose(AnnotationSet(annotations, ["A", "B"]), results, [0.5]))
+    assert ("top-G predictions of each class (G: its instances): true positive 50.0 %, double detection 0.0 %, "
+            "wrong label 50.0 %, localization 0.0 %, confusion 0.0 %, background 0.0 % of them; removing wrong "
+            "label errors would gain 25.00 points of average mAP_N") in text
+
+
+def one_instance(tmp_path, start_s=10.0):
+    """Ground truth A [10, 20] in video a; predictions: A [start_s, 20] (a true positive), then background."""
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": {"a": {"subset": "validation", "duration": 100.0,
+                                                 "annotations": [{"segment": [10.0, 20.0], "label": "A"}]}}}))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"results": {"a": [{"label": "A", "score": 0.9, "segment": [start_s, 20.0]},
+                                                  {"label": "A", "score": 0.1, "segment": [60.0, 70.0]}]}}))
+    return gt, pred
+
+
+def test_summary_names_no_error_type_when_no_removal_helps(tmp_path, capsys):
+    # A true positive ranked above a background error: AP is 1 already, every removal gain is 0.
+    gt, pred = one_instance(tmp_path)
+    code, out, _ = run(capsys, gt, pred, "--out", tmp_path / "rep", "--json")
+    assert code == 0 and "removing no single error type would raise average mAP_N (every gain is 0)" in out
+    assert "would gain" not in out
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["largest_gain"] is None and set(last["removal_gain"].values()) == {0.0}
+
+
+def test_page_names_the_file_and_writes_bins_and_numbers_as_the_docs(tmp_path, capsys):
+    gt, pred = one_instance(tmp_path, start_s=9.999)  # starts 0.001 s early: -0.001 rounds to 0.00
+    assert run(capsys, gt, pred, "--out", tmp_path / "rep")[0] == 0
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<title>Detection diagnosis: pred.json</title>" in page and "<h1>Detection diagnosis: pred.json</h1>" in page
+    assert "for the 1 detection matched at tIoU 0.50" in page
+    assert "-0.00" not in page and "<tr><td>start_s</td><td>1</td><td>0.00</td><td>0.00</td>" in page
+    for interval in ("[0, 0.2]", "(0.8, 1]", "[0, 30]", "&gt; 180", "2–4", "&gt; 8"):
+        assert f"<td>{interval}</td>" in page, interval
+    assert "<td>instances</td><td>XS</td><td>1</td><td>1</td>" in page  # its video holds 1 instance
+    assert "(-1, 1]" not in page and "(0, 0.2]" not in page

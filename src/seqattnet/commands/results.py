@@ -33,6 +33,10 @@ def add_evaluate_json(sub) -> None:
                    help="with --proposals: count each video's proposals at a point of the AR-AN curve in exact "
                         "integers instead of the official code's float flooring (which keeps 28, not 29, of 100 "
                         "proposals at 29%%)")
+    p.add_argument("--subset-budget", action="store_true",
+                   help="with --proposals: set each video's proposal budget from the evaluated videos' proposals "
+                        "only, instead of every proposal in the file as the official evaluator does (which keeps "
+                        "fewer per video when the file also holds other videos' proposals)")
     p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the metrics")
     p.set_defaults(run=run_evaluate_json)
 
@@ -52,6 +56,7 @@ def run_evaluate_json(args: argparse.Namespace) -> None:
         as_json=args.json,
         allow_unknown_videos=args.allow_unknown_videos,
         exact_counts=args.exact_counts,
+        subset_budget=args.subset_budget,
     )
 
 
@@ -71,6 +76,9 @@ def add_diagnose(sub) -> None:
                    help="drop predictions whose label is not a ground-truth class instead of failing")
     p.add_argument("--allow-unknown-videos", action="store_true",
                    help="count predictions on videos absent from the ground-truth file as false positives")
+    p.add_argument("--instance-count", choices=["video", "class"], default="video",
+                   help="what the 'instances' characteristic counts in an instance's video: every instance, all "
+                        "classes (default, as DETAD's characteristic files), or only those of its own class")
     p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the headline numbers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_diagnose)
@@ -82,4 +90,5 @@ def run_diagnose(args: argparse.Namespace) -> None:
     check_out(args.out, folder=True)
     diagnose_command(args.ground_truth, args.predictions, args.out, subset=args.subset, protocol=args.protocol,
                      video_info=args.video_info, ignore_unknown_labels=args.ignore_unknown_labels,
-                     allow_unknown_videos=args.allow_unknown_videos, as_json=args.json, progress=not args.quiet)
+                     allow_unknown_videos=args.allow_unknown_videos, as_json=args.json, progress=not args.quiet,
+                     instance_count=args.instance_count)

@@ -101,8 +101,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
         from ..engine.evaluate import diagnose_evaluation
         from ..report.diagnosis import write_diagnosis_report
 
+        subset = args.split or cfg.data.val_subset
         page, _ = write_diagnosis_report(args.report, diagnose_evaluation(report, cfg),
-                                         meta=f"checkpoint {args.checkpoint}, subset {args.split or cfg.data.val_subset};")
+                                         f"Detection diagnosis: {args.checkpoint} on {subset}",
+                                         meta=f"checkpoint {args.checkpoint}, subset {subset};")
         print(f"report: {page}")
     if args.json:
         print(json.dumps(report.summary()))

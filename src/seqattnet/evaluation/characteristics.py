@@ -2,7 +2,8 @@
 Secs. 4.2-4.3), and the start / end errors of matched detections (not in DETAD).
 
 Characteristics of a ground-truth instance: coverage (its length over its video's duration, at most 1),
-length (seconds), and instances (how many instances of its class its video has). Bins are DETAD's, closed
+length (seconds), and instances (how many instances its video has, all classes, as the `num-instances`
+of DETAD's characteristic files; or, with instance_count="class", those of its own class). Bins are DETAD's, closed
 on the right like pandas.cut(include_lowest=True): XS = [e0, e1], S = (e1, e2], ...
 """
 
@@ -20,25 +21,37 @@ SIZES = ("XS", "S", "M", "L", "XL")
 
 
 class Binning(NamedTuple):
-    """Bin edges float64[B + 1] and their B names."""
+    """Bin edges float64[B + 1] and their B names; counts: the values are counts of at least 1."""
 
     edges: tuple[float, ...]
     names: tuple[str, ...]
+    counts: bool = False
+
+    def interval(self, b: int) -> str:
+        """Bin b as docs/evaluation.md writes it: "[0, 0.2]", "(0.2, 0.4]", "> 180"; counts: "1", "2–4", "> 8"."""
+        lo, hi = self.edges[b], self.edges[b + 1]
+        if np.isinf(hi):
+            return f"> {lo:g}"
+        if self.counts:  # (lo, hi] holds the counts lo + 1 .. hi, and an instance counts itself
+            first = max(int(lo) + 1, 1)
+            return f"{first}" if first == int(hi) else f"{first}–{int(hi)}"
+        return f"[{lo:g}, {hi:g}]" if b == 0 else f"({lo:g}, {hi:g}]"
 
 
 BINS: dict[str, dict[str, Binning]] = {  # DETAD's characteristic_names_to_bins for each dataset
     "activitynet": {"coverage": Binning((0.0, 0.2, 0.4, 0.6, 0.8, 1.0), SIZES),
                     "length": Binning((0.0, 30.0, 60.0, 120.0, 180.0, np.inf), SIZES),
-                    "instances": Binning((-1.0, 1.0, 4.0, 8.0, np.inf), SIZES[:4])},
+                    "instances": Binning((-1.0, 1.0, 4.0, 8.0, np.inf), SIZES[:4], counts=True)},
     "thumos": {"coverage": Binning((0.0, 0.02, 0.04, 0.06, 0.08, 1.0), SIZES),
                "length": Binning((0.0, 3.0, 6.0, 12.0, 18.0, np.inf), SIZES),
-               "instances": Binning((-1.0, 1.0, 40.0, 80.0, np.inf), SIZES[:4])},
+               "instances": Binning((-1.0, 1.0, 40.0, 80.0, np.inf), SIZES[:4], counts=True)},
 }
 
 
 class BinStats(NamedTuple):
     """One bin of one characteristic: its range (lo, hi], its instances, DETAD's average mAP_N on them
-    (NaN without instances) and the share of them missed at each threshold (float64[K])."""
+    (NaN without instances), the share of them missed at each threshold (float64[K]), and its range as
+    the docs write it (`Binning.interval`)."""
 
     label: str
     lo: float
@@ -46,6 +59,7 @@ class BinStats(NamedTuple):
     instances: int
     average_mAP_n: float
     false_negative: np.ndarray
+    interval: str = ""
 
     @property
     def false_negative_average(self) -> float:
@@ -55,15 +69,22 @@ class BinStats(NamedTuple):
         return {**self._asdict(), "false_negative_average": self.false_negative_average}
 
 
-def instance_characteristics(ground_truth: AnnotationSet, gt: GroundTruthArrays) -> dict[str, np.ndarray]:
+INSTANCE_COUNTS = ("video", "class")  # what the `instances` characteristic counts in the instance's video
+
+
+def instance_characteristics(ground_truth: AnnotationSet, gt: GroundTruthArrays,
+                             instance_count: str = "video") -> dict[str, np.ndarray]:
     """coverage, length and instances of every instance of `gt` (built from `ground_truth`). -> float64[M]
-    each; coverage is NaN where the video has no positive duration."""
+    each; coverage is NaN where the video has no positive duration. instance_count: "video" counts every
+    instance of the video (DETAD), "class" only those of the instance's class."""
     durations = np.asarray([v.duration_s for v in ground_truth.videos.values()], dtype=np.float64)
     length = gt.segments_s[:, 1] - gt.segments_s[:, 0]
     duration = durations[gt.video]
     with np.errstate(divide="ignore", invalid="ignore"):
         coverage = np.where(duration > 0, np.minimum(length / duration, 1.0), np.nan)
-    key = gt.video * len(gt.classes) + gt.label
+    if instance_count not in INSTANCE_COUNTS:
+        raise ValueError(f"instance_count must be one of {INSTANCE_COUNTS}, got {instance_count!r}")
+    key = gt.video * len(gt.classes) + gt.label if instance_count == "class" else gt.video
     _, inverse, per_key = np.unique(key, return_inverse=True, return_counts=True)
     return {"coverage": coverage, "length": length, "instances": per_key[inverse].astype(np.float64)}
 
@@ -103,7 +124,8 @@ def _bin_stats(gt: GroundTruthArrays, label: np.ndarray, matched: np.ndarray, in
     ap_n = average_precision(label, matched >= 0, n_pos, counted=kept, normalizer=normalizer)
     value = float(np.nanmean(ap_n.mean(axis=1))) if n_pos.any() else float("nan")
     missed = 1.0 - detected[in_bin].mean(axis=0) if in_bin.any() else np.full(matched.shape[1], np.nan)
-    return BinStats(binning.names[b], binning.edges[b], binning.edges[b + 1], int(in_bin.sum()), value, missed)
+    return BinStats(binning.names[b], binning.edges[b], binning.edges[b + 1], int(in_bin.sum()), value, missed,
+                    binning.interval(b))
 
 
 @dataclass
@@ -148,10 +170,12 @@ def summary(values: np.ndarray) -> dict:
 
 def histogram(values: np.ndarray, fraction: bool, bins: int = 40) -> dict:
     """Counts over symmetric bins: [-0.5, 0.5] of the instance for fractions, +-the 99th percentile of
-    |error| for seconds; values beyond the range land in the outer bins."""
+    |error| for seconds; values beyond the range land in the outer bins, and `below` / `above` say how
+    many of the outer bins' counts are such values."""
     values = values[np.isfinite(values)]
     limit = 0.5 if fraction else (float(np.quantile(np.abs(values), 0.99)) if len(values) else 1.0)
     limit = limit if limit > 0 else 1.0
     edges = np.linspace(-limit, limit, bins + 1)
     counts, _ = np.histogram(np.clip(values, -limit, limit), edges)
-    return {"edges": edges, "counts": counts}
+    return {"edges": edges, "counts": counts, "below": int((values < -limit).sum()),
+            "above": int((values > limit).sum())}

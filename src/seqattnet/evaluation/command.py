@@ -30,6 +30,7 @@ def evaluate_json_command(
     allow_unknown_videos: bool = False,
     out: TextIO | None = None,
     exact_counts: bool = False,
+    subset_budget: bool = False,
 ) -> DetectionMetrics | ProposalMetrics:
     """Evaluate a result JSON and print a table (and, with `as_json`, one JSON object as the last line).
 
@@ -38,6 +39,8 @@ def evaluate_json_command(
     Predictions on a video absent from the whole ground-truth file raise InputError (usually a wrong
     file) unless `allow_unknown_videos`: then they are false positives, as in the official code.
     exact_counts: AR@AN with integer proposal counts instead of the official float flooring.
+    subset_budget: AR@AN with the per-video proposal budget from the evaluated videos' proposals only,
+    instead of every proposal in the file (the official rule).
     """
     out = out or sys.stdout
     thresholds = resolve_tious(protocol, tious)
@@ -47,9 +50,10 @@ def evaluate_json_command(
     # Evaluate first: it checks every prediction, so nothing is printed before a bad-input error.
     if proposals:
         metrics = evaluate_proposals(evaluated, results, tious=thresholds, source=str(predictions),
-                                     exact_counts=exact_counts)
+                                     exact_counts=exact_counts, subset_budget=subset_budget)
+        budget = "the evaluated videos' proposals" if subset_budget else "every proposal in the file"
         heading = (f"proposals (labels ignored); tIoU {', '.join(f'{t:.2f}' for t in metrics.tious)}; "
-                   f"{'exact' if exact_counts else 'official'} proposal counts")
+                   f"{'exact' if exact_counts else 'official'} proposal counts; per-video budget from {budget}")
         table = format_proposal_table(metrics)
         summary = {"tious": [round(float(t), 6) for t in metrics.tious],
                    "AR@AN": {str(k): v for k, v in metrics.recall_at.items()}, "AUC": metrics.auc,

@@ -70,7 +70,8 @@ class Diagnosis:
     """Every number of the analysis (C classes, K thresholds; fractions in [0, 1]).
 
     detection: the official mAP; ap_n: float64[C, K] DETAD's normalized AP_N on all predictions and
-    average_mAP_n its mean; normalizer: N, the mean number of instances per class.
+    average_mAP_n its mean; normalizer: N, the mean number of instances per class; instance_count: what
+    the `instances` characteristic counts ("video": every instance of the video, DETAD; "class": its class's).
     """
 
     protocol: str
@@ -86,6 +87,7 @@ class Diagnosis:
     sensitivity: dict[str, list[BinStats]]
     false_negative: np.ndarray  # float64[K]: share of all instances missed at each threshold
     boundary: BoundaryErrors
+    instance_count: str = "video"
 
     def to_dict(self) -> dict:
         """Plain JSON values; NaN (a bin or class without instances) becomes null."""
@@ -98,6 +100,7 @@ class Diagnosis:
             "pr_curves": vars(self.pr),
             "false_positives": self.false_positives.to_dict(),
             "sensitivity": {name: [b.to_dict() for b in bins] for name, bins in self.sensitivity.items()},
+            "instance_count": self.instance_count,
             "false_negatives": {"overall": self.false_negative, "overall_average": self.false_negative.mean(),
                                 "by_bin": {name: {b.label: b.false_negative_average for b in bins}
                                            for name, bins in self.sensitivity.items()}},
@@ -108,11 +111,14 @@ class Diagnosis:
 
 def diagnose(ground_truth: AnnotationSet, results: Mapping[str, list[dict]], tious=TIOUS["activitynet"], *,
              protocol: str = "activitynet", bins: Mapping[str, Binning] | None = None,
-             ignore_unknown_labels: bool = False, source: str = "predictions") -> Diagnosis:
+             ignore_unknown_labels: bool = False, source: str = "predictions",
+             instance_count: str = "video") -> Diagnosis:
     """The whole diagnosis of `results` against `ground_truth` (already the evaluated subset).
 
     results and the checks on them: as `evaluate_detection`. tious: float[K] of the mAP and of DETAD's
-    analyses; bins: characteristic -> Binning (default: DETAD's bins of `protocol`).
+    analyses; bins: characteristic -> Binning (default: DETAD's bins of `protocol`). instance_count: the
+    `instances` characteristic counts every instance of the video ("video", DETAD's) or only those of
+    the instance's class ("class").
     """
     tious = np.asarray(tious, dtype=np.float64).reshape(-1)
     bins = BINS[protocol] if bins is None else bins
@@ -123,7 +129,7 @@ def diagnose(ground_truth: AnnotationSet, results: Mapping[str, list[dict]], tio
     matched = matching.at(tious)
     ap = average_precision(ranked.label, matched >= 0, n_pos)
     ap_n = average_precision(ranked.label, matched >= 0, n_pos, normalizer=normalizer)
-    values = instance_characteristics(ground_truth, gt)
+    values = instance_characteristics(ground_truth, gt, instance_count)
     detected = detected_instances(ranked.label, matched, n_pos, normalizer, len(gt.label))
     counts = {"videos": len(gt.video_ids), "instances": len(gt.label), "classes": len(gt.classes),
               "predictions": len(ranked.label), "predictions_off_ground_truth": int((ranked.video < 0).sum())}
@@ -136,6 +142,7 @@ def diagnose(ground_truth: AnnotationSet, results: Mapping[str, list[dict]], tio
         sensitivity(gt, ranked.label, matched, values, bins, normalizer, detected),
         1.0 - detected.mean(axis=0),
         boundary_errors(gt, ranked, matching.matched[:, matching.column(BOUNDARY_TIOU)], BOUNDARY_TIOU),
+        instance_count,
     )
 
 

@@ -8,8 +8,11 @@ its (possibly truncated) proposals. Recall is pooled over all instances and aver
 
 By default the proposal counts are floored from floats exactly as the official code computes them
 (so 100 proposals at 29% keep int(100 * 0.29) = 28); `exact_counts=True` does that arithmetic in
-integers instead (29). One deliberate difference remains: proposals on videos outside the evaluated
-ground truth are ignored, where the official code would count them in its truncation ratio.
+integers instead (29). The per-video budget also follows the official code by default: its truncation
+ratio max_avg * V / P counts every proposal P in the result file, those on videos outside the evaluated
+ground truth included, so a file with proposals for other videos too keeps fewer per evaluated video.
+`subset_budget=True` counts only the evaluated videos' proposals, so that a score does not depend on
+what else the file holds.
 """
 
 from __future__ import annotations
@@ -51,13 +54,16 @@ def evaluate_proposals(
     *,
     source: str = "proposals",
     exact_counts: bool = False,
+    subset_budget: bool = False,
 ) -> ProposalMetrics:
     """AR@AN and AUC of `results` (labels ignored) against `ground_truth` (the evaluated subset).
 
     results: video id -> [{"score", "segment": [start_s, end_s]}]. Only videos with at least one
-    ground-truth instance count, as in the official code; proposals on other videos are ignored.
+    ground-truth instance are scored, as in the official code; proposals on other videos still count in
+    the per-video budget (the truncation ratio), as there, unless `subset_budget`.
     tious: float[K]. recall_at interpolates linearly where n is not a point of the AN grid.
     exact_counts: integer proposal counts instead of the official float flooring (see the module).
+    subset_budget: the budget from the evaluated videos' proposals only (see the module).
     """
     tious = np.asarray(tious, dtype=np.float64).reshape(-1)
     if len(tious) == 0:
@@ -73,14 +79,16 @@ def evaluate_proposals(
     # Only videos with ground truth are counted (official: the ids of the ground-truth instances).
     has_gt = np.bincount(gt.video, minlength=len(gt.video_ids)) > 0
     counts = np.zeros((len(gt.video_ids), _STEPS), dtype=np.int64)
+    # The official ratio divides by every proposal of the file, on evaluated videos or not.
+    total = None if subset_budget else len(flat.scores)
     counter = exact_proposal_counts if exact_counts else proposal_counts
-    counts[has_gt] = counter(per_video[has_gt], int(max_avg_proposals))
+    counts[has_gt] = counter(per_video[has_gt], int(max_avg_proposals), total)
     # An instance is recalled at point j when its first hit ranks inside its video's top counts[v, j].
     recalled = first_hit[:, :, None] < counts[gt.video][:, None, :]  # (M, K, 100)
     recall = recalled.sum(axis=0) / len(gt.label)  # (K, 100)
     an = np.arange(1, _STEPS + 1) * max_avg_proposals / _STEPS
     if not exact_counts:
-        an = official_an(per_video[has_gt], int(max_avg_proposals), an)
+        an = official_an(per_video[has_gt], int(max_avg_proposals), an, total)
     ar = recall.mean(axis=0)
     auc = float(_trapezoid(ar, an) / an[-1])
     recall_at = {n: float(np.interp(n, an, ar)) for n in RECALL_AT if n <= an[-1]}
@@ -92,27 +100,29 @@ def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
 
 
-def _official_truncation(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarray:
+def _official_truncation(n_proposals: np.ndarray, max_avg_proposals: int, total: int | None = None) -> np.ndarray:
     """Proposals each video keeps before the curve, as eval_proposal.py: min(int(n * ratio), n) with
-    ratio = max_avg * float(V) / total, in float64. n_proposals: int64[V] -> int64[V]."""
+    ratio = max_avg * float(V) / total, in float64. n_proposals: int64[V] -> int64[V]; total: the
+    proposals of the whole result file (default: n_proposals.sum())."""
     n = np.asarray(n_proposals, dtype=np.int64)
-    total = int(n.sum())
+    total = int(n.sum()) if total is None else int(total)
     if total == 0:
         return n
     ratio = max_avg_proposals * float(len(n)) / total
     return np.minimum((n * ratio).astype(np.int64), n)
 
 
-def proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarray:
+def proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int, total: int | None = None) -> np.ndarray:
     """How many top proposals each video keeps at each of the 100 points of the curve, as the official
     average_recall_vs_avg_nr_proposals floors them.
 
-    n_proposals: int64[V] proposals per video (V = videos with ground truth) -> int64[V, 100].
+    n_proposals: int64[V] proposals per video (V = videos with ground truth) -> int64[V, 100]; total:
+    the proposals of the whole file (default: n_proposals.sum()).
     Every video is first truncated (`_official_truncation`); then, with
     pcn = arange(1, 101) / 100.0 * (max_avg * float(V) / total_truncated), point j keeps
     min(int(n_truncated * pcn[j]), n_truncated): 100 * 0.29 = 28.999999999999996 keeps 28.
     """
-    n = _official_truncation(n_proposals, max_avg_proposals)
+    n = _official_truncation(n_proposals, max_avg_proposals, total)
     total = int(n.sum())
     if total == 0:
         return np.zeros((len(n), _STEPS), dtype=np.int64)
@@ -120,10 +130,11 @@ def proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarr
     return np.minimum((n[:, None] * pcn).astype(np.int64), n[:, None])
 
 
-def official_an(n_proposals: np.ndarray, max_avg_proposals: int, fallback: np.ndarray) -> np.ndarray:
+def official_an(n_proposals: np.ndarray, max_avg_proposals: int, fallback: np.ndarray,
+                total: int | None = None) -> np.ndarray:
     """The official AN axis, pcn * (float(total_truncated) / V): max_avg * j / 100 up to float rounding.
     `fallback` when no video keeps a proposal (where the official code divides by zero)."""
-    n = _official_truncation(n_proposals, max_avg_proposals)
+    n = _official_truncation(n_proposals, max_avg_proposals, total)
     total, videos = int(n.sum()), len(n)
     if total == 0:
         return fallback
@@ -131,12 +142,12 @@ def official_an(n_proposals: np.ndarray, max_avg_proposals: int, fallback: np.nd
     return pcn * (float(total) / videos)
 
 
-def exact_proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int) -> np.ndarray:
+def exact_proposal_counts(n_proposals: np.ndarray, max_avg_proposals: int, total: int | None = None) -> np.ndarray:
     """`proposal_counts` with the official arithmetic done on integers, so that 100 proposals at 29% keep
     29, not 28: truncation to n * max_avg * V // total, then n_trunc * j * max_avg * V // (100 * total_trunc).
-    n_proposals: int64[V] -> int64[V, 100]."""
+    n_proposals: int64[V] -> int64[V, 100]; total: as `proposal_counts`."""
     n = np.asarray(n_proposals, dtype=np.int64)
-    videos, total = len(n), int(n.sum())
+    videos, total = len(n), int(n.sum()) if total is None else int(total)
     if total == 0:
         return np.zeros((videos, _STEPS), dtype=np.int64)
     n = np.minimum(n, n * max_avg_proposals * videos // total)

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, TextIO
 
 import numpy as np
 
+from ..errors import counted
 from ..evaluation.characteristics import BINS
 from ..evaluation.command import read_inputs
 from ..evaluation.diagnosis import Diagnosis, diagnose
@@ -25,10 +26,12 @@ SECTIONS = (("map", "mAP"), ("pr-curves", "PR curves"), ("false-positives", "Fal
             ("boundary-errors", "Boundary errors"), ("per-class", "Per class"))
 
 
-def write_diagnosis_report(out_dir: str | Path, diagnosis: Diagnosis, title: str = "Detection diagnosis",
+def write_diagnosis_report(out_dir: str | Path, diagnosis: Diagnosis, title: str | None = None,
                            meta: str = "") -> tuple[Path, Path]:
-    """Write OUT/report.html and OUT/diagnosis.json (created if missing). -> (page, json) paths."""
+    """Write OUT/report.html and OUT/diagnosis.json (created if missing). -> (page, json) paths.
+    title: the page's title, naming what is diagnosed (default: "Detection diagnosis: " and OUT's name)."""
     out = Path(out_dir)
+    title = f"Detection diagnosis: {out.resolve().name}" if title is None else title
     out.mkdir(parents=True, exist_ok=True)
     document = out / "diagnosis.json"
     document.write_text(json.dumps(diagnosis.to_dict(), allow_nan=False), encoding="utf-8")
@@ -56,8 +59,10 @@ def render(d: Diagnosis, title: str, meta: str) -> str:
     return template
 
 
-def _image(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+def _image(fig, alt: str) -> str:
+    """A matplotlib figure as an embedded PNG."""
+    data = base64.b64encode(plots.png(fig)).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
@@ -68,7 +73,7 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
 
 def _cell(value: object) -> str:
     if isinstance(value, (float, np.floating)):
-        return "–" if not np.isfinite(value) else f"{value:.2f}"
+        return "–" if not np.isfinite(value) else plots.number(value, 2)
     return html.escape(str(value))
 
 
@@ -107,15 +112,16 @@ def _fp_section(d: Diagnosis) -> str:
 
 
 def _binned_rows(d: Diagnosis, value: Callable) -> list[list]:
-    return [[name, b.label, f"({b.lo:g}, {b.hi:g}]", b.instances, value(b)]
+    return [[name, b.label, b.interval, b.instances, value(b)]
             for name, bins in d.sensitivity.items() for b in bins]
 
 
 def _sensitivity_section(d: Diagnosis) -> str:
     rows = _binned_rows(d, lambda b: _pct(b.average_mAP_n))
+    counted_in_video = "every instance" if d.instance_count == "video" else "the instances of its class"
     return (_note("Average-mAP_N on the instances of each bin: coverage (length over the video's duration), "
-                  "length in seconds, and instances of the class in the video. Labels under the bars: bin and "
-                  "instance count.")
+                  f"length in seconds, and instances per video ({counted_in_video} of the instance's video). "
+                  "Labels under the bars: bin and instance count.")
             + _image(plots.binned(d.sensitivity, "average_mAP_n", d.average_mAP_n, "average-mAP_N (%)"),
                      "sensitivity by characteristic")
             + _table(("characteristic", "bin", "range", "instances", "average-mAP_N (%)"), rows))
@@ -137,7 +143,7 @@ def _boundary_section(d: Diagnosis) -> str:
     names = ("start_s", "end_s", "start_fraction", "end_fraction")
     stats = ("n", "mean", "median", "mean_abs", "p10", "p90")
     rows = [[name, *(data[name].get(s, float("nan")) for s in stats)] for name in names]
-    return (_note(f"Prediction minus instance, for the {data['matched']:,} detections matched at tIoU "
+    return (_note(f"Prediction minus instance, for the {counted(data['matched'], 'detection')} matched at tIoU "
                   f"{d.boundary.tiou:.2f}; negative: the prediction starts (or ends) too early.")
             + _image(plots.boundary_histograms(d.boundary), "boundary error histograms")
             + _table(("error", *stats), rows))
@@ -156,10 +162,11 @@ def _class_section(d: Diagnosis) -> str:
 def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir: str | Path,
                      subset: str | None = None, protocol: str = "activitynet", video_info: str | Path | None = None,
                      ignore_unknown_labels: bool = False, allow_unknown_videos: bool = False,
-                     as_json: bool = False, progress: bool = True, out: TextIO | None = None) -> Diagnosis:
+                     as_json: bool = False, progress: bool = True, out: TextIO | None = None,
+                     instance_count: str = "video") -> Diagnosis:
     """`seqattnet diagnose`: read both files as `evaluate-json` does, diagnose, write the report, print a
     summary (and, with `as_json`, one JSON object of the headline numbers as the last line). progress: a
-    bar of the two steps after reading on stderr."""
+    bar of the two steps after reading on stderr. instance_count: as `diagnose`."""
     from tqdm import tqdm
 
     out = out or sys.stdout
@@ -168,11 +175,13 @@ def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir:
     with tqdm(total=2, desc="diagnose", unit="step", disable=not progress, file=sys.stderr) as bar:
         bar.set_postfix_str("analysing")
         diagnosis = diagnose(inputs.evaluated, inputs.results, tious, protocol=protocol, bins=BINS[protocol],
-                             ignore_unknown_labels=ignore_unknown_labels, source=str(predictions))
+                             ignore_unknown_labels=ignore_unknown_labels, source=str(predictions),
+                             instance_count=instance_count)
         bar.update()
         bar.set_postfix_str("writing the report")
         meta = f"ground truth {ground_truth} (subset {inputs.subset or 'all'}), predictions {predictions}:"
-        page, document = write_diagnosis_report(out_dir, diagnosis, meta=meta)
+        page, document = write_diagnosis_report(out_dir, diagnosis, f"Detection diagnosis: {Path(predictions).name}",
+                                                meta=meta)
         bar.update()
     print(inputs.describe(), file=out)
     print(summary_text(diagnosis), file=out)
@@ -183,18 +192,30 @@ def diagnose_command(ground_truth: str | Path, predictions: str | Path, out_dir:
 
 
 def summary_text(d: Diagnosis) -> str:
+    """The console summary: the headline mAPs, what the top-G predictions are (shares of all of them,
+    true positives included, so the six add up to 100 %), the error type whose removal gains most, misses."""
     fp = d.false_positives
-    worst = (float(fp.gain.max()), ERROR_TYPES[1 + int(np.argmax(fp.gain))])
+    worst = largest_gain(d)
+    gain = ("removing no single error type would raise average mAP_N (every gain is 0)" if worst is None else
+            f"removing {worst} errors would gain {_pct(fp.gain[ERROR_TYPES.index(worst) - 1]):.2f} points of "
+            "average mAP_N")
     return (f"average mAP {_pct(d.detection.average_mAP):.2f} %, average mAP_N {_pct(d.average_mAP_n):.2f} %; "
-            f"false positives in the top G: "
-            + ", ".join(f"{t} {_pct(v):.1f} %" for t, v in zip(ERROR_TYPES[1:], fp.share[0, 1:]))
-            + f"; removing {worst[1]} errors would gain {_pct(worst[0]):.2f} points of average mAP_N; "
-            f"{_pct(d.false_negative.mean()):.1f} % of instances missed (mean over tIoU)")
+            "top-G predictions of each class (G: its instances): "
+            + ", ".join(f"{t} {_pct(v):.1f} %" for t, v in zip(ERROR_TYPES, np.nan_to_num(fp.share[0])))
+            + f" of them; {gain}; {_pct(d.false_negative.mean()):.1f} % of instances missed (mean over tIoU)")
+
+
+def largest_gain(d: Diagnosis) -> str | None:
+    """The error type whose removal raises average mAP_N most; None when no removal raises it (a gain
+    within rounding of 0 counts as none)."""
+    gains = d.false_positives.gain
+    return ERROR_TYPES[1 + int(np.argmax(gains))] if float(gains.max()) > 1e-12 else None
 
 
 def headline(d: Diagnosis, page: Path, document: Path) -> dict:
+    """The `--json` line; largest_gain is None (null) when no removal raises average mAP_N."""
     gains = d.false_positives.gain
     return {"average_mAP": d.detection.average_mAP, "average_mAP_n": d.average_mAP_n,
             "removal_gain": dict(zip(ERROR_TYPES[1:], gains.tolist())),
-            "largest_gain": ERROR_TYPES[1 + int(np.argmax(gains))],
+            "largest_gain": largest_gain(d),
             "missed": float(d.false_negative.mean()), "report": str(page), "diagnosis": str(document)}

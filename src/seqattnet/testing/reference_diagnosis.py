@@ -101,7 +101,9 @@ def bin_of(value, edges):
     return None
 
 
-def diagnose(instances, predictions, durations, tious, bins, pr_tious=(0.5, 0.75, 0.95), boundary_tiou=0.5):
+def diagnose(instances, predictions, durations, tious, bins, pr_tious=(0.5, 0.75, 0.95), boundary_tiou=0.5,
+             instance_count="video"):
+    """instance_count: "video" counts every instance of an instance's video (DETAD), "class" those of its class."""
     classes = list(dict.fromkeys(label for _, label, _, _ in instances))
     all_tious = list(tious) + [t for t in (*pr_tious, boundary_tiou) if all(abs(t - u) > 1e-9 for u in tious)]
     n_of = {c: sum(1 for g in instances if g[1] == c) for c in classes}
@@ -150,7 +152,8 @@ def diagnose(instances, predictions, durations, tious, bins, pr_tious=(0.5, 0.75
         d = durations[v]
         chars["coverage"].append(min((e - s) / d, 1.0) if d > 0 else float("nan"))
         chars["length"].append(e - s)
-        chars["instances"].append(sum(1 for g in instances if g[0] == v and g[1] == label))
+        chars["instances"].append(sum(1 for g in instances
+                                      if g[0] == v and (instance_count == "video" or g[1] == label)))
     found = detected(classes, ranked, matched, n_of, normalizer, K)
     out["sensitivity"], out["false_negative_by_bin"] = {}, {}
     for name, (edges, names) in bins.items():

@@ -7,7 +7,8 @@ the package, so the two must agree exactly:
 - equal scores keep input order (the official argsort is not stable);
 - a prediction equally close to two instances takes the one listed first;
 - proposal counts per video are floored from floats as the official code does (`float_counts=False`
-  gives the exact-integer counting of `exact_counts=True`).
+  gives the exact-integer counting of `exact_counts=True`), and the per-video budget counts every
+  proposal given, as the official code does (`subset_budget=True`: only those on the instances' videos).
 
 Instances: (video, label, start, end); predictions: (video, label, score, start, end), in input order.
 """
@@ -80,10 +81,12 @@ def detection_ap(instances, predictions, tious) -> dict[str, list[float]]:
 
 
 def proposal_curve(instances, proposals, max_avg_proposals=100, tious=np.linspace(0.5, 0.95, 10),
-                   float_counts=True):
+                   float_counts=True, subset_budget=False):
     """Official average_recall_vs_avg_nr_proposals -> (recall[K][100], average recall[100], AN[100], AUC).
 
-    Videos are those of the instances; proposals on other videos are ignored. Labels are not used.
+    Videos are those of the instances; proposals on other videos are not scored, but the truncation
+    ratio max_avg * videos / proposals counts them (all proposals given), unless `subset_budget`.
+    Labels are not used.
     """
     videos = list(dict.fromkeys(g[0] for g in instances))
     gt_of = {v: [(s, e) for video, _, s, e in instances if video == v] for v in videos}
@@ -92,7 +95,7 @@ def proposal_curve(instances, proposals, max_avg_proposals=100, tious=np.linspac
         if p[0] in gt_of:
             props[p[0]].append(p)
     ranked = {v: [(s, e) for _, _, _, s, e in sorted(props[v], key=lambda p: -p[2])] for v in videos}
-    total = sum(len(r) for r in ranked.values())
+    total = sum(len(r) for r in ranked.values()) if subset_budget else len(proposals)
     n_videos = len(videos)
     kept = {}
     for v in videos:
