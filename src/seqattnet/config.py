@@ -22,6 +22,7 @@ import yaml
 from .config_sections import (Config, DataConfig, EvaluationConfig, InferenceConfig, LabelConfig, LossConfig,
                               ModelConfig, SyntheticConfig, TrainConfig, WindowConfig)
 from .errors import InputError
+from .files import write_text_atomic
 
 __all__ = ["CONFIG_DIR", "LIMITS", "MOVED_KEYS", "SECTIONS", "Config", "DataConfig", "EvaluationConfig",
            "InferenceConfig", "InputError", "LabelConfig", "Limit", "LossConfig", "ModelConfig", "SyntheticConfig",
@@ -332,8 +333,8 @@ def to_dict(cfg: Config) -> dict:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    """The config as YAML, written atomically (a failed write leaves the previous file whole)."""
+    write_text_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def config_from_dict(raw: dict, source: str = "checkpoint") -> Config:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
+
 MIN_ALPHA = 0.2  # the weakest detection stays visible; the best is opaque
 
 
@@ -81,5 +83,6 @@ def plot_timeline(path: str | Path, video_id: str, duration_s: float, segments_s
     ax.set_xlabel("seconds")
     ax.set_title(f"{video_id}: {n} best of {len(np.asarray(segments_s).reshape(-1, 2))} detections", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_write(path, suffix=".tmp" + Path(path).suffix) as tmp:  # savefig picks the format by the suffix
+        fig.savefig(tmp)
     plt.close(fig)
