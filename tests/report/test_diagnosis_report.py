@@ -124,3 +124,31 @@ def test_report_in_chromium_loads_without_errors_and_shows_each_section(browser,
     cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#false-positives tbody tr:first-child td")]
     assert cells[:2] == ["1G", "2"]
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_a_second_diagnosis_needs_overwrite_and_a_failed_one_keeps_the_first(files, capsys, monkeypatch):
+    """Nothing is replaced silently, and a report that fails half-way (here its last chart) leaves the
+    previous report.html and diagnosis.json as they were, not one new and one old."""
+    from seqattnet.report import diagnosis_plots
+
+    tmp, gt, pred = files
+    assert run(capsys, gt, pred, "--out", tmp / "rep")[0] == 0
+    before = {name: (tmp / "rep" / name).read_bytes() for name in ("report.html", "diagnosis.json")}
+    better = {"results": {"a": [{"label": "A", "score": 0.9, "segment": [10.0, 20.0]},
+                                {"label": "B", "score": 0.9, "segment": [50.0, 80.0]}]}}
+    pred.write_text(json.dumps(better))
+    code, _, err = run(capsys, gt, pred, "--out", tmp / "rep")
+    assert code == 2 and err.strip().endswith("/rep' already holds report.html, diagnosis.json; pass --overwrite "
+                                              "to replace them, or choose another folder")
+
+    def broken(*args):
+        raise RuntimeError("the boundary chart failed")
+
+    monkeypatch.setattr(diagnosis_plots, "boundary_histograms", broken)
+    with pytest.raises(RuntimeError, match="boundary chart"):
+        run(capsys, gt, pred, "--out", tmp / "rep", "--overwrite")
+    assert {name: (tmp / "rep" / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in (tmp / "rep").iterdir()) == ["diagnosis.json", "report.html"]
+    monkeypatch.undo()
+    assert run(capsys, gt, pred, "--out", tmp / "rep", "--overwrite")[0] == 0
+    assert json.loads((tmp / "rep" / "diagnosis.json").read_text())["mAP"]["average"] == 1.0
