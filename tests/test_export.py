@@ -140,3 +140,34 @@ def test_missing_onnx_packages_say_what_to_install(exported, tmp_path, monkeypat
         ExportedModel(exported / "onnx")
     with pytest.raises(InputError, match="unknown format"):
         export_checkpoint(exported / "model.pt", tmp_path / "out", fmt="tflite")
+
+
+def test_an_export_is_replaced_only_with_overwrite_and_whole(exported, tmp_path, monkeypatch, capsys):
+    """A second export into a folder that holds one is refused; with --overwrite, a failure while writing
+    the second graph (a full disk) leaves all three earlier files as they were."""
+    import errno
+
+    import seqattnet.export
+
+    args = ["export", "--checkpoint", str(exported / "model.pt"), "--format", "torchscript", "--out", str(tmp_path)]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["export.json", "heads.pt", "proposals.pt"]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip().endswith("already holds proposals.pt, heads.pt, export.json; pass "
+                                                    "--overwrite to replace them, or choose another folder")
+    real = seqattnet.export._write_torchscript
+
+    def full_disk_at_the_heads(graph, inputs, path, final):
+        if final.name == "heads.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(graph, inputs, path, final)
+
+    monkeypatch.setattr(seqattnet.export, "_write_torchscript", full_disk_at_the_heads)
+    torch.manual_seed(1)  # a different model, so that a replaced file would differ
+    cfg = load_config("demo", TINY)
+    save_checkpoint(tmp_path / "other.pt", SeqAttNet(cfg.model), cfg, CLASSES)
+    assert main([*args[:2], str(tmp_path / "other.pt"), *args[3:], "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip() == f"seqattnet export: error: {tmp_path}: no space left on device"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "other.pt"} == before

@@ -11,11 +11,14 @@ import sys
 
 from .commands import configs, inference, results, training
 from .errors import InputError
+from .files import describe_os_error
 
 
 def _error_code(error: Exception) -> int | None:
-    """2 for bad input, 1 for a run that failed for a known reason (a non-finite loss), None: a bug to show."""
-    if isinstance(error, (InputError, FileNotFoundError)):
+    """2 for bad input and for what the system refused (a file that cannot be read or written: a folder where
+    a file was named, a full disk, a name over the system's limit), 1 for a run that failed for a known reason
+    (a non-finite loss), None: a bug to show."""
+    if isinstance(error, (InputError, OSError)):
         return 2
     train = sys.modules.get("seqattnet.engine.train")  # only loaded, so only raised, when a command trained
     if train is not None and isinstance(error, train.NonFiniteLoss):
@@ -74,11 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         code = _error_code(e)
         if args.debug or code is None:
             raise
-        message = str(e).replace("\n", " ")  # one line, whatever the message
-        print(f"seqattnet {args.command}: error: {message}", file=sys.stderr)
+        message = describe_os_error(e) if isinstance(e, OSError) else str(e)
+        print(f"seqattnet {args.command}: error: {' '.join(message.splitlines())}", file=sys.stderr)  # one line
         return code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # a training run's Interrupted says what its folder holds and how to go on
+        print(f"seqattnet {args.command}: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
     return 0
 

@@ -24,6 +24,7 @@ from .config_files import CONFIG_DIR, config_chain, shipped_configs
 from .config_sections import (Config, DataConfig, EvaluationConfig, InferenceConfig, LabelConfig, LossConfig,
                               ModelConfig, SyntheticConfig, TrainConfig, WindowConfig)
 from .errors import InputError
+from .files import write_text_atomic
 
 __all__ = ["CONFIG_DIR", "LIMITS", "MOVED_KEYS", "SECTIONS", "Config", "DataConfig", "EvaluationConfig",
            "InferenceConfig", "InputError", "LabelConfig", "Limit", "LossConfig", "ModelConfig", "SyntheticConfig",
@@ -323,8 +324,8 @@ def to_dict(cfg: Config) -> dict:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    """The config as YAML, written atomically (a failed write leaves the previous file whole)."""
+    write_text_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 # Keys a saved config (a checkpoint's, a run's config.yaml) lacks when it was written before they existed;

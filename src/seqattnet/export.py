@@ -25,6 +25,7 @@ from . import __version__
 from .config import Config, InferenceConfig
 from .engine.checkpoint import load_model
 from .errors import InputError
+from .files import atomic_writes, failed_write
 from .model import HeadOutputs, ProposalMaps, SeqAttNet
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -71,8 +72,17 @@ class HeadsGraph(nn.Module):
         return offsets_norm, log_probs  # (P, 2), (P, Nc)
 
 
+def export_files(fmt: str) -> list[str]:
+    """The names an export of format `fmt` writes into its folder: the two graphs, then export.json."""
+    return [f"proposals{FORMATS.get(fmt, '')}", f"heads{FORMATS.get(fmt, '')}", "export.json"]
+
+
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, fmt: str = "onnx") -> list[Path]:
-    """Write DIR/proposals.{onnx|pt}, DIR/heads.{onnx|pt} and DIR/export.json; returns their paths."""
+    """Write DIR/proposals.{onnx|pt}, DIR/heads.{onnx|pt} and DIR/export.json; returns their paths.
+
+    The three are written to temporary files and renamed together once all are whole, so a failed export
+    leaves an earlier one in DIR as it was.
+    """
     if fmt not in FORMATS:
         raise InputError.at("--format", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "onnx":
@@ -84,18 +94,17 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, fmt: str = "o
     out.mkdir(parents=True, exist_ok=True)
     proposals, heads = ProposalGraph(model).eval(), HeadsGraph(model, cfg.inference.refine_steps).eval()
     features, rows = example_inputs(cfg)
-    paths = [out / f"proposals{FORMATS[fmt]}", out / f"heads{FORMATS[fmt]}"]
-    with torch.no_grad():
+    paths = [out / name for name in export_files(fmt)]
+    manifest = json.dumps(describe(cfg, classes, fmt, paths[:2], Path(checkpoint).name), indent=2) + "\n"
+    with torch.no_grad(), atomic_writes(paths) as temporary:
         if fmt == "onnx":
-            _write_onnx(proposals, (features,), ("features",), PROPOSAL_OUTPUTS, paths[0])
-            _write_onnx(heads, (features, rows), HEAD_INPUTS, HEAD_OUTPUTS, paths[1])
+            _write_onnx(proposals, (features,), ("features",), PROPOSAL_OUTPUTS, temporary[0])
+            _write_onnx(heads, (features, rows), HEAD_INPUTS, HEAD_OUTPUTS, temporary[1])
         else:
-            _write_torchscript(proposals, (features,), paths[0])
-            _write_torchscript(heads, (features, rows), paths[1])
-    manifest = out / "export.json"
-    manifest.write_text(json.dumps(describe(cfg, classes, fmt, paths, Path(checkpoint).name), indent=2) + "\n",
-                        encoding="utf-8")
-    return paths + [manifest]
+            _write_torchscript(proposals, (features,), temporary[0], paths[0])
+            _write_torchscript(heads, (features, rows), temporary[1], paths[1])
+        temporary[2].write_text(manifest, encoding="utf-8")
+    return paths
 
 
 def example_inputs(cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,11 +144,16 @@ def _write_onnx(graph: nn.Module, inputs: tuple, input_names: tuple, output_name
         registry_log.setLevel(level)
 
 
-def _write_torchscript(graph: nn.Module, inputs: tuple, path: Path) -> None:
+def _write_torchscript(graph: nn.Module, inputs: tuple, path: Path, final: Path) -> None:
+    """Trace `graph` and save it to `path`, the temporary file that becomes `final` (named in errors)."""
     with warnings.catch_warnings():
         # the tracer warns where Python reads the grid's D and T, which the model fixes: they are constants
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.jit.trace(graph, inputs).save(str(path))
+        traced = torch.jit.trace(graph, inputs)
+    try:
+        traced.save(str(path))
+    except RuntimeError as e:  # torch's writer reports a full disk as a RuntimeError
+        raise failed_write(final, e) from None
 
 
 def describe(cfg: Config, classes: list[str], fmt: str, paths: list[Path], checkpoint: str) -> dict:

@@ -39,6 +39,15 @@ def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str
                        list(overrides))
 
 
+def report_files(videos: str | Path) -> list[str]:
+    """The names `detect --report DIR` writes into DIR for these videos: a page and a PNG per video, and the
+    index of several."""
+    from .video.extract import find_videos
+
+    ids = [canonical_video_id(f.stem) for f in find_videos(videos)]
+    return [f"{i}{suffix}" for i in ids for suffix in (".html", ".png")] + (["index.html"] if len(ids) > 1 else [])
+
+
 def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: Path | None, weights: str,
             ground_truth, device: str, progress: bool, overrides: list[str]) -> list:
     from .data.annotations import read_annotations

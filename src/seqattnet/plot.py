@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
+
 MIN_ALPHA = 0.2  # the weakest detection stays visible; the best is opaque
 
 
@@ -30,9 +32,11 @@ def score_text(score: float) -> str:
 def plot_timeline(path: str | Path, video_id: str, duration_s: float, segments_s: np.ndarray, scores: np.ndarray,
                   labels: list[str], truth_segments_s: np.ndarray | None = None, truth_labels: list[str] | None = None,
                   max_detections: int = 10, classes: list[str] | None = None) -> None:
-    """Write `timeline_figure(...)` (same arguments) to `path` as PNG."""
-    timeline_figure(video_id, duration_s, segments_s, scores, labels, truth_segments_s, truth_labels,
-                    max_detections, classes).savefig(path)
+    """Write `timeline_figure(...)` (same arguments) to `path` as PNG, through a temporary file."""
+    fig = timeline_figure(video_id, duration_s, segments_s, scores, labels, truth_segments_s, truth_labels,
+                          max_detections, classes)
+    with atomic_write(path, suffix=".tmp" + Path(path).suffix) as tmp:  # savefig picks the format by the suffix
+        fig.savefig(tmp)
 
 
 def timeline_figure(video_id: str, duration_s: float, segments_s: np.ndarray, scores: np.ndarray, labels: list[str],

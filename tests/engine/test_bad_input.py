@@ -1,14 +1,20 @@
 """Bad input through the command line: one stderr line that says what is wrong and how to fix it,
 exit code 2, no traceback (unless --debug), and no output file left behind."""
 
+import argparse
+import errno
 import json
+import os
+import pathlib
 
 import numpy as np
 import pytest
 import torch
 
+import seqattnet.cli
 from seqattnet.cli import main
 from seqattnet.errors import InputError
+from seqattnet.files import exclusive_lock
 from tiny_runs import TINY_RUN, as_sets
 
 TINY = as_sets([*TINY_RUN, "train.epochs=1", "train.num_threads=1"])
@@ -16,7 +22,8 @@ TINY = as_sets([*TINY_RUN, "train.epochs=1", "train.num_threads=1"])
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    """A tiny dataset, a checkpoint trained on it for one epoch, and broken variants of both."""
+    """A tiny dataset, a checkpoint trained on it for one epoch, broken variants of both, the outputs of earlier
+    commands, and a run folder that another writer holds (its lock is held while the module's tests run)."""
     root = tmp_path_factory.mktemp("bad")
     assert main(["train", "--config", "demo", "--set", f"data.root={root / 'data'}", *TINY, "--out",
                  str(root / "run"), "--quiet"]) == 0
@@ -57,7 +64,11 @@ def env(tmp_path_factory):
     (root / "pred_twice.json").write_text(json.dumps({"results": {"abc": [hit], "v_abc": [hit]}}))
     (root / "pred_label.json").write_text(json.dumps({"results": {"abc": [dict(hit, label="Run")]}}))
     (root / "other_video.json").write_text(json.dumps({"database": {"zzz": gt["database"]["abc"]}}))
-    return root
+    for folder, name in [("exported", "export.json"), ("diagnosed", "report.html"), ("plots", "v1.png"), ("busy", ".lock")]:
+        (root / folder).mkdir()
+        (root / folder / name).write_text("an earlier output\n")
+    with exclusive_lock(root / "busy" / ".lock"):
+        yield root
 
 
 class _CreatesAFile:
@@ -191,6 +202,30 @@ CASES = [
     ("check-data duplicate video key", lambda e: ["check-data", "--set", f"data.root={e}", "--set", "data.annotations=gt_twice.json"],
      ["gt_twice.json", "key 'abc' appears twice"]),
     ("bench --repeats 0", lambda e: ["bench", "--repeats", "0"], ["--repeats", "must be >= 1"]),
+    # what the system refuses: one line naming the path and the cause
+    ("--config is a folder", lambda e: ["info", "--config", str(e / "empty")], [f"{pathlib.Path('empty')}: is a directory"]),
+    ("evaluate-json results path is a folder", lambda e: _json(e, "gt.json", "empty"), ["empty: is a directory"]),
+    ("--out over the name length limit", lambda e: [*_evaluate(e), "--out", str(e / ("r" * 300 + ".json"))],
+     ["rrrrr...rrrrr", "rr.json: file name too long"]),
+    ("--out empty", lambda e: ["export", "--checkpoint", str(e / "run" / "last.pt"), "--out", ""],
+     ["--out: an empty path; name the folder to write"]),
+    ("predict --out empty", lambda e: _predict(e, "one", "--fps", "30", "--out", ""), ["--out: an empty path; name the file"]),
+    # one rule for every command that writes: existing outputs are replaced only with --overwrite
+    ("predict --out exists", lambda e: _predict(e, "one", "--fps", "30", "--out", str(e / "pred.json")),
+     ["--out", "pred.json' exists; pass --overwrite to replace it"]),
+    ("predict --plot holds the video's PNG", lambda e: _predict(e, "one", "--fps", "30", "--plot", str(e / "plots")),
+     ["--plot", "plots' already holds v1.png; pass --overwrite to replace it"]),
+    ("evaluate --out exists", lambda e: [*_evaluate(e), "--out", str(e / "gt.json")], ["--out", "gt.json' exists", "--overwrite"]),
+    ("evaluate --report holds a report", lambda e: [*_evaluate(e), "--report", str(e / "diagnosed")],
+     ["--report", "diagnosed' already holds report.html", "--overwrite"]),
+    ("diagnose --out holds a report", lambda e: ["diagnose", str(e / "gt.json"), str(e / "pred.json"), "--out", str(e / "diagnosed")],
+     ["--out", "diagnosed' already holds report.html; pass --overwrite to replace it"]),
+    ("export --out holds an export", lambda e: ["export", "--checkpoint", str(e / "run" / "last.pt"), "--out", str(e / "exported")],
+     ["--out", "exported' already holds export.json; pass --overwrite"]),
+    ("detect --out exists", lambda e: ["detect", str(e / "empty"), "--checkpoint", str(e / "run" / "last.pt"), "--out",
+                                       str(e / "pred.json")], ["--out", "pred.json' exists", "--overwrite"]),
+    ("train into a folder another run writes", lambda e: [*_train(e), "--out", str(e / "busy")],
+     ["--out", "busy' is being written by another training run", "choose another --out"]),
     # checkpoints that would run code, or hold objects that are not plain data
     ("checkpoint that runs code", lambda e: _evaluate(e, "crafted.pt"), ["crafted.pt", "holds objects other than tensors", "could run code"]),
     ("checkpoint with a numpy object array", lambda e: _predict(e, "one", "--fps", "30", checkpoint="object_array.pt"),
@@ -224,6 +259,111 @@ def test_bad_input_is_one_line(env, make_args, needles, capsys):
     for needle in needles:
         assert needle in lines[0]
     assert _files(env) == before  # nothing written, nothing half-written, nothing changed
+
+
+def test_overwrite_replaces_what_was_refused(env, tmp_path, capsys):
+    out, plots = tmp_path / "results.json", tmp_path / "plots"
+    args = _predict(env, "one", "--fps", "30", "--out", str(out), "--plot", str(plots), "--quiet")
+    assert _run(args) == 0
+    out.write_text("an earlier result\n")
+    assert _run(args) == 2 and "results.json' exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == "an earlier result\n"
+    out.unlink()
+    assert _run(args) == 2 and "plots' already holds v1.png; pass --overwrite" in capsys.readouterr().err
+    assert _run([*args, "--overwrite"]) == 0
+    assert list(json.loads(out.read_text())["results"]) == ["v1"] and sorted(os.listdir(plots)) == ["v1.png"]
+
+
+def _disk_full_on_create(monkeypatch):
+    """The disk is full when an output file is created."""
+    def mkstemp(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("seqattnet.files.tempfile.mkstemp", mkstemp)
+
+
+def _disk_full_on_write(monkeypatch):
+    """The disk fills up in the middle of writing a file: part of it is written, then write() fails (naming
+    no file, as the system's write does)."""
+    def write_text(self, text, *args, **kwargs):
+        with open(self, "w", encoding="utf-8") as f:
+            f.write(text[: len(text) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", write_text)
+
+
+# (id, arguments, fault, words the one line must hold); every earlier file stays as it was
+FAULTS = [
+    ("predict, disk full", lambda e: _predict(e, "one", "--fps", "30"), _disk_full_on_create,
+     ["out.json: no space left on device"]),
+    ("evaluate --out, disk full", lambda e: _evaluate(e, "run/last.pt", "--quiet"), _disk_full_on_create, ["out.json: no space left on device"]),
+    ("export over an export, disk full", lambda e: ["export", "--checkpoint", str(e / "run" / "last.pt"), "--format",
+                                                    "torchscript", "--out", str(e / "exported"), "--overwrite"],
+     _disk_full_on_create, ["exported/proposals.pt: no space left on device"]),
+    ("diagnose over a report, disk full while writing", lambda e: ["diagnose", str(e / "gt.json"), str(e / "pred.json"),
+                                                                   "--out", str(e / "diagnosed"), "--overwrite", "--quiet"],
+     _disk_full_on_write, ["diagnosed: no space left on device"]),
+]
+
+
+@pytest.mark.parametrize("make_args, fault, needles", [c[1:] for c in FAULTS], ids=[c[0] for c in FAULTS])
+def test_faults_are_one_line_and_leave_earlier_outputs(env, make_args, fault, needles, monkeypatch, capsys):
+    before = {p: p.read_bytes() for p in env.rglob("*") if p.is_file()}
+    fault(monkeypatch)
+    assert _run(make_args(env)) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err + captured.out, captured.err
+    for needle in needles:
+        assert needle in lines[0]
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in env.rglob("*") if p.is_file()} == before  # no partial or temporary file
+
+
+def _minimal_argv(parser: argparse.ArgumentParser) -> list[str]:
+    """Arguments that get past argparse to the command: a value for each positional and required option."""
+    argv = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            name, sub = next(iter(action.choices.items()))
+            return argv + [name, *_minimal_argv(sub)]
+        if not action.option_strings:
+            argv.append("x")
+        elif action.required:
+            argv += [action.option_strings[0], "x"]
+    return argv
+
+
+def _commands(parser: argparse.ArgumentParser | None = None) -> dict[str, argparse.ArgumentParser]:
+    parser = parser or seqattnet.cli.build_parser()
+    return {a.dest: a for a in parser._actions if a.dest == "command"}["command"].choices
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_no_command_lets_an_os_error_through(command, monkeypatch, capsys):
+    """Whatever a command reads or writes, an OSError from the system is one line naming the path: every
+    subcommand, present and future, runs here with its work replaced by a full disk."""
+    build = seqattnet.cli.build_parser
+
+    def full_disk(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "runs/x/last.pt")
+
+    def parser_whose_commands_fail():
+        parser = build()
+        for sub in _commands(parser).values():
+            stack = [sub]
+            while stack:  # the command and any subcommands of its own
+                p = stack.pop()
+                p.set_defaults(run=full_disk)
+                stack += [c for a in p._actions if isinstance(a, argparse._SubParsersAction) for c in a.choices.values()]
+        return parser
+
+    argv = [command, *_minimal_argv(_commands()[command])]
+    monkeypatch.setattr(seqattnet.cli, "build_parser", parser_whose_commands_fail)
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"seqattnet {command}: error: runs/x/last.pt: no space left on device\n"
 
 
 def test_at_least_forty_distinct_cases_over_every_command():

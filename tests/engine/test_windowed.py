@@ -85,6 +85,13 @@ def run(tmp_path_factory):
     return root
 
 
+def test_the_log_counts_windows_and_the_videos_they_come_from(run):
+    from seqattnet.data.windows import window_starts
+
+    windows = sum(len(window_starts(n, 16, 0.5)) for n in (60, 45, 30))  # the three Validation videos, T = 16
+    assert windows > 3 and f"training on {windows} windows of 3 videos," in (run / "run" / "train.log").read_text()
+
+
 def test_windowed_run_evaluates_per_video_with_the_thumos_protocol(run, capsys):
     metrics = json.loads((run / "run" / "metrics.json").read_text())  # end of training: on Validation
     assert metrics["tious"] == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7])

@@ -173,3 +173,31 @@ def test_page_names_the_file_and_writes_bins_and_numbers_as_the_docs(tmp_path, c
         assert f"<td>{interval}</td>" in page, interval
     assert "<td>instances</td><td>XS</td><td>1</td><td>1</td>" in page  # its video holds 1 instance
     assert "(-1, 1]" not in page and "(0, 0.2]" not in page
+
+
+def test_a_second_diagnosis_needs_overwrite_and_a_failed_one_keeps_the_first(files, capsys, monkeypatch):
+    """Nothing is replaced silently, and a report that fails half-way (here its last chart) leaves the
+    previous report.html and diagnosis.json as they were, not one new and one old."""
+    from seqattnet.report import diagnosis_plots
+
+    tmp, gt, pred = files
+    assert run(capsys, gt, pred, "--out", tmp / "rep")[0] == 0
+    before = {name: (tmp / "rep" / name).read_bytes() for name in ("report.html", "diagnosis.json")}
+    better = {"results": {"a": [{"label": "A", "score": 0.9, "segment": [10.0, 20.0]},
+                                {"label": "B", "score": 0.9, "segment": [50.0, 80.0]}]}}
+    pred.write_text(json.dumps(better))
+    code, _, err = run(capsys, gt, pred, "--out", tmp / "rep")
+    assert code == 2 and err.strip().endswith("/rep' already holds report.html, diagnosis.json; pass --overwrite "
+                                              "to replace them, or choose another folder")
+
+    def broken(*args):
+        raise RuntimeError("the boundary chart failed")
+
+    monkeypatch.setattr(diagnosis_plots, "boundary_histograms", broken)
+    with pytest.raises(RuntimeError, match="boundary chart"):
+        run(capsys, gt, pred, "--out", tmp / "rep", "--overwrite")
+    assert {name: (tmp / "rep" / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in (tmp / "rep").iterdir()) == ["diagnosis.json", "report.html"]
+    monkeypatch.undo()
+    assert run(capsys, gt, pred, "--out", tmp / "rep", "--overwrite")[0] == 0
+    assert json.loads((tmp / "rep" / "diagnosis.json").read_text())["mAP"]["average"] == 1.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError, counted
-from .options import CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, positive_float, positive_int
+from .options import (CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, overwrite_arg, positive_float,
+                      positive_int)
 
 
 def add_predict(sub) -> None:
@@ -23,17 +24,19 @@ def add_predict(sub) -> None:
     p.add_argument("--plot", default=None, metavar="DIR", help="write one timeline PNG per video here (default: none)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
     checkpoint_set(p)
+    overwrite_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_predict)
 
 
 def run_predict(args: argparse.Namespace) -> None:
-    from ..engine.run import plot_videos, predict_files
+    from ..engine.run import feature_inputs, plot_videos, predict_files
     from ..evaluation import write_results
     from ..structures import to_results, video_timing
 
-    check_out(args.out)
-    check_out(args.plot, folder=True, option="--plot")
+    check_out(args.out, overwrite=args.overwrite)
+    plots = [] if args.overwrite or not args.plot else [f"{i}.png" for _, _, i in feature_inputs(args.features)]
+    check_out(args.plot, folder=True, option="--plot", overwrite=args.overwrite, outputs=plots)
     detections, classes = predict_files(args.checkpoint, args.features, fps=args.fps, device=args.device,
                                         annotations=args.annotations, overrides=args.set, progress=not args.quiet)
     write_results(args.out, to_results(detections, classes), videos=video_timing(detections))
@@ -53,13 +56,14 @@ def add_export(sub) -> None:
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
                    help="onnx (default; needs seqattnet[export]) or torchscript (torch.jit.load)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the exported files (created if missing)")
+    overwrite_arg(p)
     p.set_defaults(run=run_export)
 
 
 def run_export(args: argparse.Namespace) -> None:
-    from ..export import export_checkpoint
+    from ..export import export_checkpoint, export_files
 
-    check_out(args.out, folder=True)
+    check_out(args.out, folder=True, overwrite=args.overwrite, outputs=export_files(args.format))
     for path in export_checkpoint(args.checkpoint, args.out, fmt=args.format):
         print(path)
 
@@ -108,15 +112,20 @@ def add_detect(sub) -> None:
     p.add_argument("--ground-truth", default=None,
                    help="annotations to draw under the detections in the report (default: none)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
+    overwrite_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_detect)
 
 
 def run_detect(args: argparse.Namespace) -> None:
-    from ..pipeline import detect_videos
+    from pathlib import Path
 
-    check_out(args.out)
-    check_out(args.report, folder=True, option="--report")
+    from ..pipeline import detect_videos, report_files
+
+    results = args.out or str(Path(args.report or "") / "results.json")
+    check_out(results, overwrite=args.overwrite)
+    pages = report_files(args.videos) if args.report and not args.overwrite else []
+    check_out(args.report, folder=True, option="--report", overwrite=args.overwrite, outputs=pages)
     check_out(args.features, folder=True, option="--features")
     detect_videos(args.videos, args.checkpoint, report_dir=args.report, results_path=args.out,
                   features_dir=args.features, weights=args.weights, ground_truth=args.ground_truth,

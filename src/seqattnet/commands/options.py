@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 
 from ..errors import InputError
 
@@ -34,14 +35,18 @@ def config_from_args(args: argparse.Namespace):
     return cfg
 
 
-def check_out(path: str | None, *, folder: bool = False, option: str = "--out") -> None:
+def check_out(path: str | None, *, folder: bool = False, option: str = "--out", overwrite: bool = True,
+              outputs: Iterable[str] = ()) -> None:
     """Fail before the work, not after it, when an output file (or, with `folder`, a folder that is created if
-    missing) cannot be written where asked."""
+    missing) cannot be written where asked; without `overwrite`, also when it would replace results: the file
+    itself, or the `outputs` (file names) already in the folder."""
     import os
     from pathlib import Path
 
-    if not path:
+    if path is None:
         return
+    if not path.strip():
+        raise InputError.at(option, f"an empty path; name the {'folder' if folder else 'file'} to write")
     out = Path(path)
     if folder and out.exists() and not out.is_dir():
         raise InputError.at(option, f"{path!r} is a file; expected a folder (created if missing)")
@@ -55,6 +60,22 @@ def check_out(path: str | None, *, folder: bool = False, option: str = "--out") 
                             "another path")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError.at(option, f"folder {str(parent)!r} is not writable; choose another path")
+    if not overwrite:
+        _refuse_replacing(out, option, list(outputs) if folder else None)
+
+
+def _refuse_replacing(out, option: str, outputs: list[str] | None) -> None:
+    """The one rule of every command that writes: results already there are replaced only with --overwrite.
+    outputs: the file names the command writes into the folder `out`; None: `out` is the file."""
+    if outputs is None:
+        if out.exists():
+            raise InputError.at(option, f"{str(out)!r} exists; pass --overwrite to replace it, or choose another path")
+        return
+    found = [name for name in outputs if (out / name).exists()]
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise InputError.at(option, f"{str(out)!r} already holds {shown}; pass --overwrite to replace "
+                            f"{'it' if len(found) == 1 else 'them'}, or choose another folder")
 
 
 def positive_float(text: str) -> float:
@@ -85,3 +106,8 @@ def checkpoint_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override an inference.* or data.* value of the checkpoint's config, e.g. --set "
                         "inference.refine=false (repeatable; model.* is fixed by the weights)")
+
+
+def overwrite_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of an earlier run here (without it, existing outputs are refused)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import check_out
+from .options import check_out, overwrite_arg
 
 
 def add_evaluate_json(sub) -> None:
@@ -80,14 +80,15 @@ def add_diagnose(sub) -> None:
                    help="what the 'instances' characteristic counts in an instance's video: every instance, all "
                         "classes (default, as DETAD's characteristic files), or only those of its own class")
     p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the headline numbers")
+    overwrite_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_diagnose)
 
 
 def run_diagnose(args: argparse.Namespace) -> None:
-    from ..report.diagnosis import diagnose_command
+    from ..report.diagnosis import REPORT_FILES, diagnose_command
 
-    check_out(args.out, folder=True)
+    check_out(args.out, folder=True, overwrite=args.overwrite, outputs=REPORT_FILES)
     diagnose_command(args.ground_truth, args.predictions, args.out, subset=args.subset, protocol=args.protocol,
                      video_info=args.video_info, ignore_unknown_labels=args.ignore_unknown_labels,
                      allow_unknown_videos=args.allow_unknown_videos, as_json=args.json, progress=not args.quiet,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import InputError, counted
 from .options import (CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, config_args, config_from_args, config_names,
-                      positive_float, positive_int)
+                      overwrite_arg, positive_float, positive_int)
 
 
 def add_demo(sub) -> None:
@@ -22,13 +23,12 @@ def run_demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from ..config import load_config
-    from ..engine.fit import check_run_folder
     from ..engine.run import demo
 
     check_out(args.out, folder=True)
-    check_run_folder(args.out, resume=False, overwrite=args.overwrite)
+    _check_run_folder(args)
     cfg = load_config("demo", [f"data.root={Path(args.out) / 'data'}"] + args.set)
-    result = demo(cfg, args.out, progress=not args.quiet)
+    result = demo(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     s = result["summary"]
     print(result["report"].table())
     print(f"\nparameters: {s['total_params']:,}   average mAP per million parameters: "
@@ -50,21 +50,34 @@ def add_train(sub) -> None:
     p.set_defaults(run=run_train)
 
 
+def _check_run_folder(args: argparse.Namespace) -> None:
+    """train's rule for --out, checked before the work (train checks it again while it holds the folder);
+    a folder left by a run stopped before its first checkpoint is trained over, saying so."""
+    from ..engine.run_folder import COMMAND_LINE_NAMES, check_run_folder
+
+    note = check_run_folder(args.out, resume=getattr(args, "resume", False), overwrite=args.overwrite,
+                            names=COMMAND_LINE_NAMES)
+    if note:
+        print(f"seqattnet {args.command}: {note}", file=sys.stderr)
+
+
 def run_train(args: argparse.Namespace) -> None:
     from ..config import load_config
-    from ..engine.fit import check_run_folder, resume_config, train
+    from ..engine.fit import resume_config, train
+    from ..engine.run_folder import COMMAND_LINE_NAMES
 
     check_out(args.out, folder=True)
     if not args.resume and args.config is None:
         raise InputError.at("--config", f"train needs a config: a {config_names()}, e.g. `seqattnet train "
                             "--config demo --out runs/x`; `seqattnet demo` is the demo")
-    check_run_folder(args.out, resume=args.resume, overwrite=args.overwrite)
+    _check_run_folder(args)
     if args.resume:
         given = load_config(args.config) if args.config is not None else None
         cfg = resume_config(args.out, given, args.set)
     else:
         cfg = config_from_args(args)
-    report = train(cfg, args.out, progress=not args.quiet, resume=args.resume)
+    report = train(cfg, args.out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite,
+                   names=COMMAND_LINE_NAMES)
     if report is not None:  # None on the processes other than rank 0 under torchrun
         print(report.table())
 
@@ -80,6 +93,7 @@ def add_evaluate(sub) -> None:
     p.add_argument("--report", default=None, metavar="DIR",
                    help="also write the error diagnosis here (report.html, diagnosis.json), "
                         "as `diagnose` does (default: none)")
+    overwrite_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_evaluate)
 
@@ -89,9 +103,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
     from ..engine.evaluate import evaluate_checkpoint
     from ..evaluation import write_results
+    from ..report.diagnosis import REPORT_FILES
 
-    check_out(args.out)
-    check_out(args.report, folder=True, option="--report")
+    check_out(args.out, overwrite=args.overwrite)
+    check_out(args.report, folder=True, option="--report", overwrite=args.overwrite, outputs=REPORT_FILES)
     report, cfg = evaluate_checkpoint(args.checkpoint, args.split, device=args.device,
                                       progress=not (args.json or args.quiet), overrides=args.set)
     if args.out:

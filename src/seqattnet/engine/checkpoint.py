@@ -16,7 +16,7 @@ from .. import __version__
 from ..config import Config, apply_overrides, config_from_dict, to_dict
 from ..data.dataset import FeatureSpec
 from ..errors import InputError
-from ..files import atomic_write
+from ..files import atomic_write, failed_write
 from ..model import SeqAttNet
 from .build import build_model
 
@@ -84,7 +84,10 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, class
         "rng": rng_states(generator),
     }
     with atomic_write(path) as tmp:
-        torch.save(state, tmp)
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as e:  # torch's writer reports a full disk as a RuntimeError (basic_ios::clear)
+            raise failed_write(path, e) from None
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -17,8 +18,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..config import Config, apply_overrides, config_from_dict, save_config
 from ..data.dataset import collate
 from ..devices import resolve_device
-from ..errors import InputError
+from ..errors import InputError, counted
 from ..evaluation import write_results
+from ..files import write_text_atomic
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
 from .build import build_model, build_optimizer, build_training_sets, ensure_synthetic_data, load_ground_truth
@@ -26,6 +28,7 @@ from .checkpoint import read_checkpoint, restore_rng_states, save_checkpoint
 from .distributed import (DistInfo, cleanup, init_distributed, local_batch_size, main_first, mean_over_processes,
                           wrap_model)
 from .evaluate import EvaluationReport, evaluate_model, first_difference
+from .run_folder import PYTHON_NAMES, FolderRules, Interrupted, Names, interrupted_message, run_lock
 from .train import NonFiniteLoss, TargetCache, train_one_epoch
 
 log = logging.getLogger("seqattnet")
@@ -58,31 +61,40 @@ class _Run:
     progress: bool
     scalars: object = None  # a TensorBoard SummaryWriter on rank 0 when tensorboard is installed
     best: float = -1.0  # best validation average mAP so far (train.eval_every > 0)
+    saved: int = 0  # the epoch last.pt holds (0: none yet)
+    rules: FolderRules = FolderRules()  # resume or overwrite, and how messages name them
+    log: logging.Handler | None = None  # the run's train.log, on rank 0
 
 
-def train(cfg: Config, out_dir: str | Path, *, progress: bool = True,
-          resume: bool = False) -> EvaluationReport | None:
+def train(cfg: Config, out_dir: str | Path, *, progress: bool = True, resume: bool = False,
+          overwrite: bool = False, names: Names = PYTHON_NAMES) -> EvaluationReport | None:
     """Train into out_dir (config.yaml, last.pt, best.pt, train.log, metrics.json, results, tensorboard/).
 
-    `resume` continues from out_dir/last.pt: weights, optimizer, scheduler, epoch and every RNG state,
-    so on CPU the run ends with the same weights as an uninterrupted one. A non-finite loss raises
-    NonFiniteLoss and leaves the last good last.pt in place. Under torchrun every process calls this
-    (engine/distributed.py); rank 0 evaluates, writes and returns the report, the others return None.
+    A folder that holds a run (a checkpoint or metrics.json) is refused unless `resume` (continue from
+    out_dir/last.pt: weights, optimizer, scheduler, epoch and every RNG state, so on CPU the run ends with
+    the same weights as an uninterrupted one) or `overwrite` (train over it). One process writes a folder at
+    a time (out_dir/.lock). Ctrl-C raises Interrupted, saying which epoch last.pt holds and how to resume.
+    A non-finite loss raises NonFiniteLoss and leaves the last good last.pt in place. `names`: how messages
+    name out_dir, resume and overwrite (Python keywords; the command line passes its flags). Under torchrun
+    every process calls this (engine/distributed.py); rank 0 evaluates, writes and returns the report, the
+    others return None.
     """
     check_val_subset(cfg)
+    rules = FolderRules(resume, overwrite, names)
+    rules.check(Path(out_dir))  # before any work
     cfg = with_absolute_root(cfg)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     generator = seed_everything(cfg.train.seed)
     info, device = init_distributed(resolve_device(cfg.train.device, "train.device"))
     try:
-        return _fit(cfg, Path(out_dir), info, device, generator, progress and info.is_main, resume)
+        return _fit(cfg, Path(out_dir), info, device, generator, progress and info.is_main, rules)
     finally:
         cleanup(info)
 
 
 def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator: torch.Generator,
-         progress: bool, resume: bool) -> EvaluationReport | None:
+         progress: bool, rules: FolderRules) -> EvaluationReport | None:
     with main_first(info):  # rank 0 writes the generated data and the feature caches, the others read them
         ensure_synthetic_data(cfg, progress)
         ground_truth, classes = load_ground_truth(cfg)
@@ -90,26 +102,37 @@ def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator
     batch_size = local_batch_size(cfg.train.batch_size, info)
     model = build_model(cfg).to(device)
     optimizer, scheduler = build_optimizer(cfg, model)
-    run = _Run(cfg, out, info, device, ground_truth, classes, model, optimizer, scheduler, generator, progress)
-    done = _restore(run) if resume else 0
-    if info.is_main:
-        _start_output(out, cfg, fresh=not resume)  # only now: bad input above leaves no output folder behind
-        run.scalars = _tensorboard(out)
-        if resume:
-            log.info("resumed from %s after epoch %d", out / "last.pt", done)
-        for line in train_set.skipped:
-            log.warning("skipped: %s", line)
-    sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=cfg.train.seed) if info.enabled else None
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None,
-                        sampler=sampler, collate_fn=collate, generator=generator)
-    log.info("training on %d videos, %d parameters, device %s, %d process(es)", len(train_set),
-             sum(p.numel() for p in model.parameters()), device, info.world_size)
-    trained, cache = wrap_model(model, info, device), TargetCache(cfg)
-    for epoch in range(done + 1, cfg.train.epochs + 1):
-        if sampler is not None:
-            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every process
-        _epoch(run, trained, loader, cache, epoch)
-    return _finish(run) if info.is_main else None
+    run = _Run(cfg, out, info, device, ground_truth, classes, model, optimizer, scheduler, generator, progress,
+               rules=rules)
+    # only now, after the input checks above, so bad input leaves no output folder behind; rank 0 writes
+    with run_lock(out, rules.names) if info.is_main else contextlib.nullcontext(), _run_log(run):
+        note = rules.check(out, locked=True) if info.is_main else None  # again: another run may have ended since
+        run.saved = done = _restore(run) if rules.resume else 0
+        if info.is_main:
+            _start_output(run, train_set, done, note)
+        sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=cfg.train.seed) if info.enabled else None
+        loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None,
+                            sampler=sampler, collate_fn=collate, generator=generator)
+        return _epochs(run, wrap_model(model, info, device), loader, sampler, done)
+
+
+def _epochs(run: _Run, trained: torch.nn.Module, loader: DataLoader, sampler, done: int) -> EvaluationReport | None:
+    """Epochs done + 1 .. train.epochs, then the final evaluation on rank 0; Ctrl-C raises Interrupted."""
+    epoch, cache = done + 1, TargetCache(run.cfg)
+    try:
+        for epoch in range(done + 1, run.cfg.train.epochs + 1):
+            if sampler is not None:
+                sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every process
+            _epoch(run, trained, loader, cache, epoch)
+        epoch = run.cfg.train.epochs + 1
+        return _finish(run) if run.info.is_main else None
+    except KeyboardInterrupt:
+        message = interrupted_message(run.out, epoch, run.cfg.train.epochs, run.saved, run.rules.names)
+        log.warning("%s", message)
+        raise Interrupted(message) from None
+    except Exception as e:  # the log says why the run stopped; the caller reports it
+        log.error("stopped: %s: %s", type(e).__name__, e)
+        raise
 
 
 def _epoch(run: _Run, trained: torch.nn.Module, loader: DataLoader, cache: TargetCache, epoch: int) -> None:
@@ -133,6 +156,7 @@ def _epoch(run: _Run, trained: torch.nn.Module, loader: DataLoader, cache: Targe
     save_checkpoint(run.out / "last.pt", run.model, cfg, run.classes, optimizer=run.optimizer,
                     scheduler=run.scheduler, epoch=epoch, metrics={"loss": losses, "best_average_mAP": run.best},
                     generator=run.generator)
+    run.saved = epoch
 
 
 def _validate(run: _Run) -> EvaluationReport:
@@ -151,32 +175,38 @@ def _finish(run: _Run) -> EvaluationReport:
     if run.scalars is not None:
         run.scalars.close()
     write_results(out / f"results_{cfg.data.val_subset}.json", report.results)
-    (out / "metrics.json").write_text(json.dumps(report.summary(), indent=2))
+    write_text_atomic(out / "metrics.json", json.dumps(report.summary(), indent=2))
     log.info("%s: %s", cfg.data.val_subset, json.dumps(report.summary()))
     return report
 
 
-def _start_output(out: Path, cfg: Config, fresh: bool = True) -> None:
-    """The run folder with its log and resolved config; stale temporary checkpoints (and, for a fresh run,
-    the best.pt of an earlier run) removed."""
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob("*.pt.*.tmp"), *([out / "best.pt"] if fresh else [])]:  # *.tmp: a run killed mid-save
-        stale.unlink(missing_ok=True)
-    _log_to(out / "train.log")
-    save_config(cfg, out / "config.yaml")
+def _start_output(run: _Run, train_set, done: int, note: str | None) -> None:
+    """The run folder's resolved config, log (a fresh run starts a new train.log, a resumed one appends) and
+    TensorBoard writer, and the log's first lines; stale temporary checkpoints (and, for a fresh run, the
+    best.pt and metrics.json of an earlier run) removed."""
+    out, fresh = run.out, not run.rules.resume
+    stale = {*out.glob("*.tmp"), *out.glob(".*.tmp"), *([out / "best.pt", out / "metrics.json"] if fresh else [])}
+    for path in stale:  # *.tmp: an output whose writer was killed before it renamed it
+        path.unlink(missing_ok=True)
+    save_config(run.cfg, out / "config.yaml")
+    run.log = _log_to(out / "train.log", mode="w" if fresh else "a")
+    run.scalars = _tensorboard(out)
+    if note:
+        log.warning("%s", note)
+    if done:
+        log.info("resumed from %s after epoch %d", out / "last.pt", done)
+    for line in train_set.skipped:
+        log.warning("skipped: %s", line)
+    log.info("training on %s, %d parameters, device %s, %d process(es)", describe_items(train_set),
+             sum(p.numel() for p in run.model.parameters()), run.device, run.info.world_size)
 
 
-RUN_FILES = ("last.pt", "best.pt", "config.yaml", "train.log", "metrics.json")  # a folder with one holds a run
-
-
-def check_run_folder(out_dir: str | Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to train into a folder that holds a finished or interrupted run, unless resuming it or told
-    to overwrite it."""
-    out = Path(out_dir)
-    found = [name for name in RUN_FILES if (out / name).exists()]
-    if found and not (resume or overwrite):
-        raise InputError.at("--out", f"{str(out)!r} already holds a run ({', '.join(found)}); pass --resume to "
-                            "continue it, --overwrite to replace it, or choose another --out")
+def describe_items(dataset) -> str:
+    """What one epoch goes through: `24 videos`, or `15 windows of 6 videos` with windows.enabled."""
+    windows = getattr(dataset, "windows", None)
+    if windows is None:
+        return counted(len(dataset), "video")
+    return f"{counted(len(windows), 'window')} of {counted(len({w.video_id for w in windows}), 'video')}"
 
 
 def with_absolute_root(cfg: Config) -> Config:
@@ -263,11 +293,24 @@ def _add_scalars(writer, step: int, values: dict[str, float]) -> None:
             writer.add_scalar(name, value, step)
 
 
-def _log_to(path: Path) -> None:
+def _log_to(path: Path, mode: str = "a") -> logging.Handler:
     log.setLevel(logging.INFO)
     for handler in list(log.handlers):
         if isinstance(handler, logging.FileHandler):
             log.removeHandler(handler)
-    handler = logging.FileHandler(path)
+    handler = logging.FileHandler(path, mode=mode)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
+    return handler
+
+
+@contextlib.contextmanager
+def _run_log(run: _Run):
+    """Closes the run's train.log when the run ends, however it ends, so that later runs in this process (and
+    a refused second run, which opens none) write nowhere near it."""
+    try:
+        yield
+    finally:
+        if run.log is not None:
+            log.removeHandler(run.log)
+            run.log.close()

@@ -16,6 +16,7 @@ from ..data.features import FEATURE_SUFFIXES
 from ..data.sources import FeatureSource, feature_files
 from ..devices import resolve_device
 from ..errors import InputError
+from ..files import write_text_atomic
 from ..structures import AnnotationSet, Detections, canonical_video_id, detections_from_results
 from .build import build_model, load_ground_truth
 from .checkpoint import load_model
@@ -162,11 +163,14 @@ def plot_videos(detections: list[Detections], classes: list[str], out_dir: str |
     return paths
 
 
-def demo(cfg: Config, out_dir: str | Path, *, plots: int = 4, progress: bool = True) -> dict:
-    """Generate the built-in dataset if absent, train, evaluate, plot a few validation videos."""
+def demo(cfg: Config, out_dir: str | Path, *, plots: int = 4, progress: bool = True, overwrite: bool = False) -> dict:
+    """Generate the built-in dataset if absent, train, evaluate, plot a few validation videos. A folder that
+    holds a run is refused unless `overwrite`, as `train` does."""
+    from .run_folder import COMMAND_LINE_NAMES
+
     out = Path(out_dir)
     start = time.perf_counter()
-    report = train(cfg, out, progress=progress)
+    report = train(cfg, out, progress=progress, overwrite=overwrite, names=COMMAND_LINE_NAMES)
     params = sum(parameter_table(build_model(cfg)).values())
     ground_truth, classes = load_ground_truth(cfg)
     truth = ground_truth.subset(cfg.data.val_subset)
@@ -175,5 +179,5 @@ def demo(cfg: Config, out_dir: str | Path, *, plots: int = 4, progress: bool = T
     summary = report.summary()
     summary.update(total_params=params, average_mAP_per_million_params=100 * report.detection.average_mAP / (params / 1e6),
                    seconds=time.perf_counter() - start)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2))
     return {"report": report, "summary": summary}

@@ -19,7 +19,10 @@ from ..evaluation.command import read_inputs
 from ..evaluation.diagnosis import Diagnosis, diagnose
 from ..evaluation.false_positives import ERROR_TYPES
 from ..evaluation.protocols import resolve_tious
+from ..files import atomic_writes
 from . import diagnosis_plots as plots
+
+REPORT_FILES = ("report.html", "diagnosis.json")  # what a diagnosis writes into its folder
 
 SECTIONS = (("map", "mAP"), ("pr-curves", "PR curves"), ("false-positives", "False positives"),
             ("sensitivity", "Sensitivity"), ("false-negatives", "False negatives"),
@@ -29,14 +32,19 @@ SECTIONS = (("map", "mAP"), ("pr-curves", "PR curves"), ("false-positives", "Fal
 def write_diagnosis_report(out_dir: str | Path, diagnosis: Diagnosis, title: str | None = None,
                            meta: str = "") -> tuple[Path, Path]:
     """Write OUT/report.html and OUT/diagnosis.json (created if missing). -> (page, json) paths.
-    title: the page's title, naming what is diagnosed (default: "Detection diagnosis: " and OUT's name)."""
+
+    title: the page's title, naming what is diagnosed (default: "Detection diagnosis: " and OUT's name).
+    Both are computed before either is written, and written together through temporary files, so a failure
+    (a chart that cannot be drawn, a full disk) leaves the previous report and numbers as they were.
+    """
     out = Path(out_dir)
     title = f"Detection diagnosis: {out.resolve().name}" if title is None else title
+    texts = (render(diagnosis, title, meta), json.dumps(diagnosis.to_dict(), allow_nan=False))  # REPORT_FILES
     out.mkdir(parents=True, exist_ok=True)
-    document = out / "diagnosis.json"
-    document.write_text(json.dumps(diagnosis.to_dict(), allow_nan=False), encoding="utf-8")
-    page = out / "report.html"
-    page.write_text(render(diagnosis, title, meta), encoding="utf-8")
+    page, document = (out / name for name in REPORT_FILES)
+    with atomic_writes([page, document]) as temporary:
+        for tmp, text in zip(temporary, texts):
+            tmp.write_text(text, encoding="utf-8")
     return page, document
 
 

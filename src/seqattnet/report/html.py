@@ -19,6 +19,7 @@ from urllib.parse import quote
 import numpy as np
 
 from ..errors import InputError
+from ..files import write_text_atomic
 from ..plot import plot_timeline
 from ..structures import AnnotationSet, Detections, VideoAnnotation, canonical_video_id
 
@@ -56,7 +57,7 @@ def write_report(out_dir: str | Path, detections: list[Detections], classes: lis
         data = page_data(det, classes, duration, truth, max_detections)
         player, notes = _player(videos.get(key), out, det.video_id, embed_video)
         page = out / f"{det.video_id}.html"
-        page.write_text(_render_page(data, player, notes), encoding="utf-8")
+        write_text_atomic(page, _render_page(data, player, notes))
         png = out / f"{det.video_id}.png"
         plot_timeline(png, det.video_id, duration, det.segments_s, det.scores, [classes[i] for i in det.labels],
                       truth.segments_s if truth is not None else None,
@@ -178,5 +179,5 @@ def _write_index(out: Path, pages: list[dict]) -> Path:
         f'<td>{html.escape(", ".join(p["rows"]))}</td><td><a href="{quote(p["video_id"])}.png">PNG</a></td></tr>'
         for p in pages)
     path = out / "index.html"
-    path.write_text(_template("index.html").replace("@@ROWS@@", rows), encoding="utf-8")
+    write_text_atomic(path, _template("index.html").replace("@@ROWS@@", rows))
     return path
