@@ -203,7 +203,7 @@ CASES = [
      ["gt_twice.json", "key 'abc' appears twice"]),
     ("bench --repeats 0", lambda e: ["bench", "--repeats", "0"], ["--repeats", "must be >= 1"]),
     # what the system refuses: one line naming the path and the cause
-    ("--config is a folder", lambda e: ["info", "--config", str(e / "empty")], [f"{pathlib.Path('empty')}: is a directory"]),
+    ("--config is a folder", lambda e: ["info", "--config", str(e / "empty")], ["empty: is a folder; expected a YAML config file"]),
     ("evaluate-json results path is a folder", lambda e: _json(e, "gt.json", "empty"), ["empty: is a directory"]),
     ("--out over the name length limit", lambda e: [*_evaluate(e), "--out", str(e / ("r" * 300 + ".json"))],
      ["rrrrr...rrrrr", "rr.json: file name too long"]),
@@ -329,7 +329,7 @@ def _minimal_argv(parser: argparse.ArgumentParser) -> list[str]:
             name, sub = next(iter(action.choices.items()))
             return argv + [name, *_minimal_argv(sub)]
         if not action.option_strings:
-            argv.append("x")
+            argv.append(next(iter(action.choices)) if action.choices else "x")
         elif action.required:
             argv += [action.option_strings[0], "x"]
     return argv
