@@ -7,10 +7,11 @@ the parser from them and turns errors into one line and an exit code.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from .commands import inference, results, training
-from .errors import InputError
+from .errors import InputError, plain
 
 
 def _error_code(error: Exception) -> int | None:
@@ -41,6 +42,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
+        message = re.sub(r"'([^']{40})[^']{4,}'", r"'\1...'", plain(message))  # a long value typed, cut
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 DESCRIPTION = """Temporal action localization with SeqAttNet: train on per-video features (ActivityNet,
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         code = _error_code(e)
         if args.debug or code is None:
             raise
-        message = str(e).replace("\n", " ")  # one line, whatever the message
+        message = plain(str(e))  # one line, whatever the message, without a library's terminal colours
         print(f"seqattnet {args.command}: error: {message}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
