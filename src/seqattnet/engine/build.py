@@ -57,6 +57,16 @@ def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes:
                         cfg.model.temporal_scale, cache_path=cache, file_pattern=cfg.data.file_pattern)
 
 
+def require_segments(dataset: VideoDataset, subset: str) -> None:
+    """Refuse to train on a subset where no segment is left to learn from (each lies outside its video or
+    has zero length, and was left out): every batch would hold no action."""
+    if dataset.num_segments == 0:
+        source = str(dataset.annotation_source)
+        first = f"; the first: {dataset.skipped[0].removeprefix(source + ': ')}" if dataset.skipped else ""
+        raise InputError.at(source, f"no usable segment in subset {subset!r} ({counted(len(dataset.video_ids), 'video')}): "
+                            f"every segment lies outside its video or has zero length{first}", field="annotations")
+
+
 def build_model(cfg: Config) -> SeqAttNet:
     """The model of cfg.model; checkpoints load through here too (engine.checkpoint.load_model)."""
     return SeqAttNet(cfg.model)

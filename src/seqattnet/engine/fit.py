@@ -21,7 +21,8 @@ from ..errors import InputError
 from ..evaluation import write_results
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
-from .build import build_dataset, build_model, build_optimizer, ensure_synthetic_data, load_ground_truth
+from .build import (build_dataset, build_model, build_optimizer, ensure_synthetic_data, load_ground_truth,
+                    require_segments)
 from .checkpoint import read_checkpoint, restore_rng_states, save_checkpoint
 from .distributed import (DistInfo, cleanup, init_distributed, local_batch_size, main_first, mean_over_processes,
                           wrap_model)
@@ -87,6 +88,7 @@ def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator
         ensure_synthetic_data(cfg, progress)
         ground_truth, classes = load_ground_truth(cfg)
         train_set = build_dataset(cfg, cfg.data.train_subset, ground_truth, classes)
+        require_segments(train_set, cfg.data.train_subset)
         build_dataset(cfg, cfg.data.val_subset, ground_truth, classes)  # fail now, not after training
     batch_size = local_batch_size(cfg.train.batch_size, info)
     model = build_model(cfg).to(device)
