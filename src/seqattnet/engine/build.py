@@ -20,11 +20,15 @@ def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
     """Generate the built-in dataset into data.root when the config asks for it and it is missing."""
     if not cfg.synthetic.generate or cfg.data.path(cfg.data.annotations).exists():
         return
+    s = cfg.synthetic
+    if s.groups > s.classes:  # refused, not cut down: the dataset would not be the one asked for
+        raise InputError.at("config", f"'synthetic.groups' {s.groups} must be <= 'synthetic.classes' {s.classes} "
+                            f"(groups of confusable classes); set synthetic.groups={s.classes} or fewer")
     from ..data.synthetic import generate_synthetic_dataset
 
     generate_synthetic_dataset(Path(cfg.data.root), num_train=cfg.synthetic.train_videos,
                                num_val=cfg.synthetic.val_videos, num_classes=cfg.synthetic.classes,
-                               num_groups=min(cfg.synthetic.groups, cfg.synthetic.classes),
+                               num_groups=cfg.synthetic.groups,
                                feature_dim=cfg.model.feature_dim, seed=cfg.train.seed,
                                mode=cfg.synthetic.mode, progress=progress)
 
