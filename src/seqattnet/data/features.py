@@ -9,7 +9,9 @@ Formats: `.npy`, `.npz` (one array, or the key "feats" / "features"), `.pt` (a t
 
 from __future__ import annotations
 
+import math
 import pickle
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, brief, quoted, unpickling_refused
 from ..files import atomic_write
 from ..structures import canonical_video_id
 from .grid import (grid_centres_s, index_to_seconds, num_snippets, rescale_to_grid,  # noqa: F401  (importable
@@ -46,7 +48,7 @@ def read_feature_file(path: str | Path, *, expected_dim: int | None = None, vide
     except _BadContent as e:
         raise InputError.at(path, str(e), video=video) from None
     except (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        raise InputError.at(path, f"cannot read the features ({type(e).__name__}: {e})", video=video) from None
+        raise InputError.at(path, f"cannot read the features ({brief(e)})", video=video) from None
     return check_features(raw, path, video=video, expected_dim=expected_dim)
 
 
@@ -57,8 +59,10 @@ def probe_rows(path: Path, video: str, feature_dim: int) -> int:
         return read_feature_file(path, expected_dim=feature_dim, video=video).shape[0]
     try:
         shape = fmt.shape(path)
+    except _BadContent as e:
+        raise InputError.at(path, str(e), video=video) from None
     except (OSError, ValueError, EOFError) as e:
-        raise InputError.at(path, f"cannot read the features ({type(e).__name__}: {e})", video=video) from None
+        raise InputError.at(path, f"cannot read the features ({brief(e)})", video=video) from None
     check_shape(shape, path, video=video, expected_dim=feature_dim)
     return shape[0]
 
@@ -89,9 +93,30 @@ def read_feature_meta(path: str | Path) -> dict | None:
         with np.load(path, allow_pickle=False) as archive:
             if "meta" not in archive:
                 return None
-            return json.loads(str(archive["meta"]))
+            meta = json.loads(str(archive["meta"]))
     except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise InputError.at(path, f"cannot read the feature metadata ({type(e).__name__}: {e})") from None
+        raise InputError.at(path, f"cannot read the feature metadata ({brief(e)})") from None
+    return _checked_meta(meta, path)
+
+
+# The numbers of the metadata that times and shapes are computed from, and the values each may take.
+_META_NUMBERS = {"fps": "> 0", "duration_s": "> 0", "stride_frames": "> 0", "feature_dim": "> 0", "window_frames": ">= 0"}
+
+
+def _checked_meta(meta: object, path: Path) -> dict:
+    """`meta` when it is an object whose numbers of _META_NUMBERS (where present) are finite and within
+    their rule; else InputError naming the file and the key."""
+    if not isinstance(meta, dict):
+        raise InputError.at(path, f"the feature metadata must be a JSON object, got {type(meta).__name__}",
+                            field="meta")
+    for key, rule in _META_NUMBERS.items():
+        value = meta.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not (number and (value > 0 if rule == "> 0" else value >= 0)):
+            raise InputError.at(path, f"must be a finite number {rule}, got {quoted(value)}", field=f"meta.{key}")
+    return meta
 
 
 def read_hdf5_features(
@@ -110,7 +135,7 @@ def read_hdf5_features(
     try:
         raw = hdf5_node(h5_file, h5_path, video_id)[()]
     except (OSError, ValueError, KeyError) as e:
-        raise InputError.at(h5_path, f"cannot read the features ({type(e).__name__}: {e})", video=video_id) from None
+        raise InputError.at(h5_path, f"cannot read the features ({brief(e)})", video=video_id) from None
     return check_features(raw, h5_path, video=video_id, expected_dim=expected_dim)
 
 
@@ -147,8 +172,9 @@ def hdf5_node(h5_file, h5_path: str | Path, video_id: str):
 def check_features(raw: object, source: object, *, video: str | None = None, expected_dim: int | None = None) -> np.ndarray:
     """Validate an array read from `source` -> float32[n_snippets, F]."""
     array = np.asarray(raw)
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise InputError.at(source, f"features must be numbers, got dtype {array.dtype}", video=video)
+    problem = dtype_problem(array.dtype)
+    if problem:
+        raise InputError.at(source, problem, video=video)
     check_shape(array.shape, source, video=video, expected_dim=expected_dim)
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: reported below
         array = np.ascontiguousarray(array, dtype=np.float32)
@@ -163,6 +189,15 @@ def check_features(raw: object, source: object, *, video: str | None = None, exp
             video=video,
         )
     return array
+
+
+def dtype_problem(dtype: np.dtype) -> str:
+    """Why features of this dtype cannot be read as float32 ("" when they can)."""
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        return f"features must be numbers, got dtype {dtype}"
+    if np.issubdtype(dtype, np.complexfloating):  # a cast would keep the real parts, dropping the rest with a warning
+        return f"features must be real numbers, got dtype {dtype}"
+    return ""
 
 
 def check_shape(shape: tuple[int, ...], source: object, *, video: str | None = None, expected_dim: int | None = None) -> None:
@@ -195,14 +230,15 @@ class _BadContent(Exception):
     """A loader read the file but found no feature array in it; read_feature_file adds the file and video."""
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _load_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    """The array of a .npy file (with mmap_mode "r": a memory map, of which only the header is read yet)."""
     with open(path, "rb") as f:
         if f.read(6) != b"\x93NUMPY":  # every .npy starts so; without it numpy talks of pickled data
             raise _BadContent("not a numpy array file (no .npy header); save the features with numpy.save")
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except ValueError as e:
-        if "allow_pickle" in str(e) or "pickled" in str(e):
+        if "allow_pickle" in str(e) or "pickled" in str(e) or "Python objects" in str(e):
             raise _BadContent("holds Python objects, not an array of numbers; save a float array") from None
         raise
 
@@ -221,7 +257,14 @@ def _load_npz(path: Path) -> np.ndarray:
 def _load_pt(path: Path) -> np.ndarray:
     import torch
 
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds (a text file: KeyError) for what is not its format
+        what = unpickling_refused(e)
+        if what is None:
+            raise _BadContent(f"not a readable torch file ({brief(e)}); save the features with torch.save") from None
+        raise _BadContent(f"holds objects other than tensors ({what}), which seqattnet does not load because "
+                          "unpickling them could run code; save a plain tensor with torch.save") from None
     if isinstance(obj, dict):
         obj = next((obj[k] for k in _NPZ_KEYS if k in obj), obj)
     if not isinstance(obj, torch.Tensor):
@@ -235,7 +278,9 @@ def _load_csv(path: Path) -> np.ndarray:
         first = f.readline()
         has_header = bool(first.strip()) and not _is_number(first.split(",")[0])
         f.seek(0)
-        return np.loadtxt(f, delimiter=",", skiprows=1 if has_header else 0, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():  # an empty file: numpy warns, then "no snippets" says it in one line
+            warnings.simplefilter("ignore", UserWarning)
+            return np.loadtxt(f, delimiter=",", skiprows=1 if has_header else 0, dtype=np.float64, ndmin=2)
 
 
 def _is_number(text: str) -> bool:
@@ -247,7 +292,13 @@ def _is_number(text: str) -> bool:
 
 
 def _npy_shape(path: Path) -> tuple[int, ...]:
-    return np.load(path, mmap_mode="r", allow_pickle=False).shape  # the header only
+    """The array's shape from the header alone, after its dtype: a file that could never be read is
+    refused when a dataset is built, not in the middle of training."""
+    array = _load_npy(path, mmap_mode="r")
+    problem = dtype_problem(array.dtype)
+    if problem:
+        raise _BadContent(problem)
+    return array.shape
 
 
 def _npy_rows(path: Path, start: int, count: int) -> np.ndarray:
