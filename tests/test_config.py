@@ -48,7 +48,7 @@ def test_shipped_configs_and_defaults_pass(name):
 @pytest.mark.parametrize("item, message", [
     ("train.epochs=0", "'train.epochs' must be >= 1, got 0"),
     ("train.lr=0", "'train.lr' must be > 0, got 0"),
-    ("train.lr=.inf", "'train.lr' must be > 0, got inf"),
+    ("train.lr=.inf", "'train.lr' must be > 0 and finite, got inf"),
     ("labels.class_iou=1.5", "'labels.class_iou' must be in [0, 1], got 1.5"),
     ("windows.overlap=1", "'windows.overlap' must be in [0, 1), got 1"),
     ("data.window_overlap=1", "'windows.overlap' must be in [0, 1), got 1"),  # its old name

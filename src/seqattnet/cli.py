@@ -7,10 +7,11 @@ the parser from them and turns errors into one line and an exit code.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from .commands import configs, inference, results, training
-from .errors import InputError
+from .errors import InputError, plain
 from .files import describe_os_error
 
 
@@ -44,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
+        message = re.sub(r"'([^']{40})[^']{4,}'", r"'\1...'", plain(message))  # a long value typed, cut
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 DESCRIPTION = """Temporal action localization with SeqAttNet: train on per-video features (ActivityNet,
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug or code is None:
             raise
         message = describe_os_error(e) if isinstance(e, OSError) else str(e)
-        print(f"seqattnet {args.command}: error: {' '.join(message.splitlines())}", file=sys.stderr)  # one line
+        message = plain(message)  # one line, without a library's terminal colours
+        print(f"seqattnet {args.command}: error: {message}", file=sys.stderr)
         return code
     except KeyboardInterrupt as e:  # a training run's Interrupted says what its folder holds and how to go on
         print(f"seqattnet {args.command}: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)

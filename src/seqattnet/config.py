@@ -23,7 +23,7 @@ import yaml
 from .config_files import CONFIG_DIR, config_chain, shipped_configs
 from .config_sections import (Config, DataConfig, EvaluationConfig, InferenceConfig, LabelConfig, LossConfig,
                               ModelConfig, SyntheticConfig, TrainConfig, WindowConfig)
-from .errors import InputError
+from .errors import InputError, quoted
 from .files import write_text_atomic
 
 __all__ = ["CONFIG_DIR", "LIMITS", "MOVED_KEYS", "SECTIONS", "Config", "DataConfig", "EvaluationConfig",
@@ -210,7 +210,7 @@ def _unknown(key: str, names: list[str], prefix: str, part: str | None = None) -
     moved = {o.split(".")[1]: n for o, n in MOVED_KEYS.items() if o.startswith(prefix)} if prefix else {}
     close = difflib.get_close_matches(part or key.rsplit(".", 1)[-1], names + list(moved), n=1, cutoff=0.6)
     hint = f" (did you mean {moved.get(close[0], prefix + close[0])!r}?)" if close else ""
-    return f"unknown key {key!r}{hint}; expected one of {sorted(names)}"
+    return f"unknown key {quoted(key, 60)}{hint}; expected one of {sorted(names)}"
 
 
 def _build(cls: type, raw: dict, source: str, prefix: str) -> Any:
@@ -236,7 +236,7 @@ def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
         choices = typing.get_args(hint)
         if isinstance(value, str) and value in choices:
             return value
-        raise InputError.at(source, f"{key!r} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        raise InputError.at(source, f"{key!r} must be one of {', '.join(map(repr, choices))}, got {quoted(value)}")
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -247,14 +247,15 @@ def _coerce(value: Any, hint: Any, source: str, key: str) -> Any:
         if number is not None:
             limit = LIMITS.get(key)
             if limit is not None and not limit.allows(number):
-                raise InputError.at(source, f"{key!r} must be {limit}, got {value!r}")
+                finite = "" if math.isfinite(number) else " and finite"  # inf is > 0, yet refused
+                raise InputError.at(source, f"{key!r} must be {limit}{finite}, got {quoted(value)}")
             return number
     elif hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     elif isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return value
-    raise InputError.at(source, f"{key!r} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    raise InputError.at(source, f"{key!r} must be {getattr(hint, '__name__', hint)}, got {quoted(value)}")
 
 
 def _number(value: Any, hint: type) -> int | float | None:
@@ -289,7 +290,7 @@ def apply_overrides(cfg: Config, items: list[str], *, sections: tuple[str, ...] 
 def apply_override(cfg: Config, item: str) -> None:
     """`section.key=value`, e.g. `train.epochs=3`, checked against the dataclass field's type and limits."""
     if "=" not in item:
-        raise InputError.at("--set", f"expected key=value, got {item!r}")
+        raise InputError.at("--set", f"expected key=value, got {quoted(item)}")
     key, value = item.split("=", 1)
     key = migrate_key(key.strip())
     parts = key.split(".")
@@ -314,7 +315,7 @@ def _parse_value(value: str, hint: Any) -> Any:
         return ""
     try:
         parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: a number of over 4,300 digits
         return value.strip()  # a text field takes it; any other names the key and the value it cannot read
     return value.strip() if hint is str and not isinstance(parsed, str) else parsed
 

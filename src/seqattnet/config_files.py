@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import InputError
+from .errors import InputError, brief, quoted
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -61,7 +61,7 @@ def _base_path(base: object, path: Path, seen: list[Path]) -> Path:
     """The file `base:` names in `path`; refused when it is no file name or leads back to a file of `seen`."""
     if not isinstance(base, str) or not base.strip():
         raise InputError.at(path, f"'base' must be a shipped config name ({', '.join(shipped_configs())}) or a YAML "
-                            f"path relative to this file, got {base!r}")
+                            f"path relative to this file, got {quoted(base)}")
     found = config_path(base.strip(), path.parent)
     if any(found.resolve() == p.resolve() for p in seen):
         cycle = " -> ".join(str(p) for p in [*seen, found])
@@ -108,10 +108,12 @@ def read_yaml(path: Path) -> dict:
             raw = yaml.load(f, Loader=_UniqueKeyLoader) or {}
     except _DuplicateKey as e:
         key, line = e.args
-        raise InputError.at(path, f"key {key!r} appears twice in one mapping (line {line}; a YAML reader keeps only "
+        raise InputError.at(path, f"key {quoted(key, 60)} appears twice in one mapping (line {line}; a YAML reader keeps only "
                             "the last); remove or rename one") from None
     except yaml.YAMLError as e:
         raise InputError.at(path, f"not valid YAML: {e}".replace("\n", " ")) from None
+    except (ValueError, RecursionError) as e:  # a number of over 4,300 digits; nesting too deep
+        raise InputError.at(path, f"not valid YAML ({brief(e)})") from None
     if not isinstance(raw, dict):
         raise InputError.at(path, "expected a mapping of sections (model, data, train, ...)")
     return raw

@@ -1,5 +1,8 @@
 """One error type for bad input, so the command line can print it as one line without a traceback."""
 
+import pickle
+import re
+
 
 class InputError(ValueError):
     """Bad input from a user: a file, a field or an option. The message names what and where.
@@ -12,7 +15,7 @@ class InputError(ValueError):
     def at(cls, source: object, message: str, *, video: str | None = None, field: str | None = None) -> "InputError":
         where = [str(source)] if source else []
         if video is not None:
-            where.append(f"video {video!r}")
+            where.append(f"video {quoted(video, 80)}")
         if field is not None:
             where.append(f"field {field!r}")
         return cls(", ".join(where) + ": " + message if where else message)
@@ -21,3 +24,41 @@ class InputError(ValueError):
 def counted(n: int, noun: str) -> str:
     """`1 video`, `2 videos`, `1 class`, `3 classes`, `1,200 videos`: for messages and summaries."""
     return f"{n:,} {noun}{'' if n == 1 else 'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
+
+
+QUOTED_CHARS = 40  # of a bad value quoted in a message: enough to recognise it, never a whole file's worth
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # terminal colour and cursor codes
+
+
+def plain(text: str) -> str:
+    """`text` for a one-line message: terminal codes removed, its lines joined by one space."""
+    return " ".join(line.strip() for line in _ANSI.sub("", text).splitlines() if line.strip())
+
+
+def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
+    """repr(value) for a message, cut to `limit` characters with what was left out counted:
+    `[0, 1, 2, 3, ... (a list of 20,000 items)`, so a bad value never floods the terminal."""
+    text = plain(repr(value))
+    if len(text) <= limit:
+        return text
+    sized = isinstance(value, (list, tuple, dict, set)) and not isinstance(value, str)
+    what = f"a {type(value).__name__} of {counted(len(value), 'item')}" if sized else counted(len(text), "character")
+    return f"{text[:limit]}... ({what})"
+
+
+def brief(error: BaseException, limit: int = 120) -> str:
+    """`TypeName: first line of the message`, plain and at most about `limit` characters: a library's
+    error quoted inside one of ours (its advice, tracebacks and colour codes left out)."""
+    lines = str(error).strip().splitlines()
+    first = plain(lines[0]) if lines else ""
+    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def unpickling_refused(error: BaseException) -> str | None:
+    """The class that torch.load(weights_only=True) refused to unpickle, as its error names it (`GLOBAL
+    builtins.open` or `got <class 'numpy.dtypes.ObjectDType'>`); None for an error of another kind."""
+    found = re.search(r"GLOBAL ([\w.]+)|got <class '([\w.]+)'>", str(error))
+    if not isinstance(error, pickle.UnpicklingError) or found is None:
+        return None
+    return found.group(1) or found.group(2)

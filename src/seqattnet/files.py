@@ -14,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, brief, quoted
 
 
 def open_text(path: str | Path):
@@ -44,12 +44,14 @@ def load_json(path: str | Path) -> Any:
         try:
             return json.load(f, object_pairs_hook=_unique_keys)
         except _DuplicateKey as e:
-            raise InputError.at(path, f"key {e.args[0]!r} appears twice in one object (a JSON reader keeps only "
+            raise InputError.at(path, f"key {quoted(e.args[0], 60)} appears twice in one object (a JSON reader keeps only "
                                 "the last); remove or rename one") from None
         except json.JSONDecodeError as e:
             raise InputError.at(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
         except (OSError, UnicodeDecodeError) as e:  # a corrupt .gz, or bytes that are not UTF-8
             raise InputError.at(path, f"cannot read the file ({e})") from None
+        except (ValueError, RecursionError) as e:  # a number of over 4,300 digits; arrays nested too deep
+            raise InputError.at(path, f"not valid JSON ({brief(e)})") from None
 
 
 def _umask() -> int:

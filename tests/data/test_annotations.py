@@ -99,6 +99,12 @@ def entry(**changes):
     ({"a": entry(), "v_a": entry()}, "video 'v_a': duplicated video id"),
     ({"a": 3}, "video 'a': expected an object"),
     ([], "field 'database': expected an object of videos"),
+    ({"a": entry(duration=0)}, "video 'a', field 'duration': must be > 0, got 0"),
+    ({"a": entry(duration=-5.0)}, "video 'a', field 'duration': must be > 0, got -5.0"),
+    ({"a": entry(fps=0)}, "video 'a', field 'fps': must be > 0, got 0"),
+    ({"a": entry(fps=-29.97)}, "video 'a', field 'fps': must be > 0, got -29.97"),
+    ({"a": entry(annotations=[{"segment": list(range(20000)), "label": "A"}])},
+     "expected [start, end], got [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 1... (a list of 20,000 items)"),
 ])
 def test_bad_activitynet_files(tmp_path, database, expected):
     path = dump(tmp_path / "gt.json", {"database": database})
@@ -128,12 +134,37 @@ def test_bad_files_and_values(tmp_path):
         read_annotations(anno)
 
 
+@pytest.mark.parametrize("row, expected", [
+    ("v_abc,2067,82.73,0,24.98,validation,2064", "video 'v_abc', field 'fps': must be > 0, got 0.0"),
+    ("v_abc,2067,82.73,-25,24.98,validation,2064", "video 'v_abc', field 'fps': must be > 0, got -25.0"),
+    ("v_abc,2067,inf,25,24.98,validation,2064", "video 'v_abc', field 'seconds': expected a finite number, got inf"),
+    ("v_abc,2067,0,25,24.98,validation,2064", "video 'v_abc', field 'seconds': must be > 0, got 0.0"),
+    ("v_abc,2067,82.73", "video 'v_abc': line 2: fewer values than the 7 columns of the header"),
+])
+def test_bad_video_info_rows(tmp_path, row, expected):
+    """The BMN pair's timing: an fps or a duration of 0, below 0 or not finite is refused, as in the JSON."""
+    anno = dump(tmp_path / "anno.json", {"v_abc": {"duration_second": 82.73, "annotations": []}})
+    dump(tmp_path / "video_info_new.csv", INFO_HEADER + row + "\n")
+    with pytest.raises(InputError) as err:
+        read_annotations(anno)
+    assert str(err.value) == f"{tmp_path / 'video_info_new.csv'}, {expected}"
+
+
+def test_bmn_duration_second_must_be_positive(tmp_path):
+    anno = dump(tmp_path / "anno.json", {"v_abc": {"duration_second": 0.0, "annotations": []}})
+    dump(tmp_path / "video_info_new.csv", INFO_HEADER + "v_abc,2067,82.73,25,24.98,validation,2064\n")
+    with pytest.raises(InputError, match="video 'v_abc', field 'duration_second': must be > 0, got 0.0"):
+        read_annotations(anno)
+
+
 def test_class_names(tmp_path):
     assert read_class_names(dump(tmp_path / "action_name.csv", "action\nApplying sunscreen\nArm wrestling\n")) == [
         "Applying sunscreen", "Arm wrestling"]
     assert read_class_names(dump(tmp_path / "classes.json", ["b", "a"])) == ["b", "a"]
     with pytest.raises(InputError, match="twice"):
         read_class_names(dump(tmp_path / "dup.json", ["a", "a"]))
+    with pytest.raises(InputError, match="empty.txt: no class names"):  # not "set model.num_classes=0"
+        read_class_names(dump(tmp_path / "empty.txt", "\n"))
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="real annotation files not present at ../shared/data")

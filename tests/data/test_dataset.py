@@ -98,6 +98,7 @@ def test_segments_outside_or_empty_are_skipped_and_counted(folder):
     ("negative", "end 1.0 < start 5.0"),
     ("no_fps", "no fps in the annotations"),
     ("bad_duration", "duration must be positive"),
+    ("bad_fps", "field 'fps': fps must be positive, got -30.0"),
     ("rescaled_rows", "rows, but data.rescaled"),
 ])
 def test_bad_inputs_raise_naming_the_video(folder, case, message):
@@ -114,6 +115,8 @@ def test_bad_inputs_raise_naming_the_video(folder, case, message):
         videos = {"zzz": (10.0, [[5.0, 1.0]], ["run"])}
     elif case == "no_fps":
         fps = None
+    elif case == "bad_fps":  # built in code, not read from a file (whose reader refuses it already)
+        fps = -30.0
     elif case == "bad_duration":
         videos = {"zzz": (0.0, [], [])}
     elif case == "rescaled_rows":

@@ -6,6 +6,8 @@ import errno
 import json
 import os
 import pathlib
+import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -64,11 +66,55 @@ def env(tmp_path_factory):
     (root / "pred_twice.json").write_text(json.dumps({"results": {"abc": [hit], "v_abc": [hit]}}))
     (root / "pred_label.json").write_text(json.dumps({"results": {"abc": [dict(hit, label="Run")]}}))
     (root / "other_video.json").write_text(json.dumps({"database": {"zzz": gt["database"]["abc"]}}))
+    _broken_data(root)
     for folder, name in [("exported", "export.json"), ("diagnosed", "report.html"), ("plots", "v1.png"), ("busy", ".lock")]:
         (root / folder).mkdir()
         (root / folder / name).write_text("an earlier output\n")
     with exclusive_lock(root / "busy" / ".lock"):
         yield root
+
+
+def _broken_data(root):
+    """Annotations with an impossible fps or duration, or without one usable segment; feature files of
+    complex numbers, code, or wrong metadata; values far too long to quote. For video 'syn00' of the
+    tiny dataset (root/data) or 'v1' of predict's folders."""
+    data = root / "data"
+    truth = json.loads((data / "annotations.json").read_text())
+
+    def variant(name: str, change, videos=("syn00",)) -> None:
+        copy = json.loads(json.dumps(truth))
+        for video_id in videos or list(copy["database"]):
+            change(copy["database"][video_id])
+        (data / name).write_text(json.dumps(copy))
+
+    variant("fps0.json", lambda v: v.update(fps=0))
+    variant("fps_negative.json", lambda v: v.update(fps=-30.0))
+    variant("outside.json", lambda v: [a.update(segment=[v["duration"] + 10, v["duration"] + 20]) for a in v["annotations"]],
+            videos=None)  # every segment of every video starts after its video ends
+    (data / "classes_empty.txt").write_text("")
+    for name, v1 in {"duration0.json": {"duration": 0.0}, "v1_fps_negative.json": {"duration": 10.0, "fps": -30.0}}.items():
+        (root / name).write_text(json.dumps({"database": {"v1": {"subset": "validation", "annotations": [], **v1}}}))
+    header = "video,numFrame,seconds,fps,rfps,subset,featureFrame\n"
+    (root / "info_nan.csv").write_text(header + "v1,300,10,nan,30,validation,288\n")
+    (root / "info_short.csv").write_text(header + "v1,300\n")
+    (root / "long_list.yaml").write_text("train:\n  epochs: [" + ", ".join(map(str, range(20000))) + "]\n")
+    (root / "digits.yaml").write_text("train:\n  epochs: " + "9" * 5000 + "\n")
+    (root / "deep.yaml").write_text("train:\n  epochs: " + "[" * 5000 + "]" * 5000 + "\n")
+    (root / "long_label.json").write_text(json.dumps({"results": {"abc": [{"label": "x" * 5000, "score": 0.9,
+                                                                            "segment": [10.0, 30.0]}]}}))
+    rows = np.zeros((20, 16), dtype=np.float32)
+    folders = {name: root / name for name in ("complex", "code_pt", "text_pt", "empty_csv", "meta_negative",
+                                               "meta_text", "meta_list")}
+    for folder in folders.values():
+        folder.mkdir()
+    np.save(folders["complex"] / "v1.npy", rows.astype(np.complex64))
+    torch.save({"features": torch.from_numpy(rows), "x": _CreatesAFile(str(root / "pwned"))}, folders["code_pt"] / "v1.pt")
+    (folders["text_pt"] / "v1.pt").write_text("hello\n")
+    (folders["empty_csv"] / "v1.csv").write_text("")
+    for name, meta in {"meta_negative": {"fps": -30.0}, "meta_text": {"fps": "thirty"}, "meta_list": [30.0]}.items():
+        np.savez(folders[name] / "v1.npz", features=rows, meta=np.array(json.dumps(meta)))
+    shutil.copytree(data / "features", root / "complex_one")  # the dataset's features, syn00's complex
+    np.save(root / "complex_one" / "syn00.npy", np.load(data / "features" / "syn00.npy").astype(np.complex64))
 
 
 class _CreatesAFile:
@@ -97,6 +143,10 @@ def _predict(env, features: str, *extra: str, checkpoint: str = "run/last.pt") -
 
 def _json(env, gt: str, pred: str, *extra: str) -> list[str]:
     return ["evaluate-json", str(env / gt), str(env / pred), *extra]
+
+
+def _check_data(env, *extra: str) -> list[str]:
+    return ["check-data", "--config", "demo", "--set", f"data.root={env / 'data'}", *TINY, *extra]
 
 
 # (id, arguments, words the one line must hold: what is wrong, and the fix)
@@ -233,7 +283,73 @@ CASES = [
     ("detect crafted checkpoint", lambda e: ["detect", str(e / "empty"), "--checkpoint", str(e / "crafted.pt")], ["crafted.pt", "could run code"]),
     ("export crafted checkpoint", lambda e: ["export", "--checkpoint", str(e / "crafted.pt"), "--out", str(e / "out")], ["crafted.pt", "could run code"]),
     ("resume from a crafted checkpoint", lambda e: ["train", "--resume", "--out", str(e / "crafted_run")], ["last.pt", "could run code"]),
+    # an fps or duration that is zero, negative or not finite; no segment left to train on: check-data
+    # refuses what train refuses, and predict and evaluate-json refuse the same files
+    ("train fps 0", lambda e: _train(e, "--set", "data.annotations=fps0.json"),
+     ["fps0.json", "video 'syn00'", "field 'fps'", "must be > 0, got 0"]),
+    ("check-data fps 0", lambda e: _check_data(e, "--set", "data.annotations=fps0.json"),
+     ["fps0.json", "video 'syn00'", "field 'fps'", "must be > 0, got 0"]),
+    ("train negative fps", lambda e: _train(e, "--set", "data.annotations=fps_negative.json"),
+     ["fps_negative.json", "video 'syn00'", "field 'fps'", "must be > 0, got -30.0"]),
+    ("check-data negative fps", lambda e: _check_data(e, "--set", "data.annotations=fps_negative.json"),
+     ["fps_negative.json", "video 'syn00'", "field 'fps'", "must be > 0, got -30.0"]),
+    ("train every segment outside its video", lambda e: _train(e, "--set", "data.annotations=outside.json"),
+     ["outside.json", "field 'annotations'", "no usable segment in subset 'training' (24 videos)", "the first: video 'syn00'"]),
+    ("check-data every segment outside its video", lambda e: _check_data(e, "--set", "data.annotations=outside.json"),
+     ["outside.json", "1 error;", "no usable segment in subset 'training'"]),
+    ("predict --annotations duration 0", lambda e: _predict(e, "one", "--annotations", str(e / "duration0.json")),
+     ["duration0.json", "video 'v1'", "field 'duration'", "must be > 0, got 0.0"]),
+    ("predict --annotations negative fps", lambda e: _predict(e, "one", "--annotations", str(e / "v1_fps_negative.json")),
+     ["v1_fps_negative.json", "video 'v1'", "field 'fps'", "must be > 0"]),
+    ("predict --annotations CSV fps nan", lambda e: _predict(e, "one", "--annotations", str(e / "info_nan.csv")),
+     ["info_nan.csv", "video 'v1'", "field 'fps'", "finite"]),
+    ("predict --annotations CSV short line", lambda e: _predict(e, "one", "--annotations", str(e / "info_short.csv")),
+     ["info_short.csv", "line 2: fewer values than the 7 columns"]),
+    ("evaluate-json ground truth duration 0", lambda e: _json(e, "duration0.json", "pred.json"),
+     ["duration0.json", "video 'v1'", "field 'duration'"]),
+    # options get the checks that configs get, and are refused, not capped
+    ("train --seed -1", lambda e: _train(e, "--seed", "-1"), ["--seed", "must be in [0, 4294967295] (as train.seed), got '-1'"]),
+    ("predict --fps inf", lambda e: _predict(e, "one", "--fps", "inf"), ["--fps", "must be > 0 and finite, got 'inf'"]),
+    ("check-data --duration-tolerance inf", lambda e: _check_data(e, "--duration-tolerance", "inf"),
+     ["--duration-tolerance", "finite"]),
+    ("synthetic.groups > synthetic.classes", lambda e: ["train", "--config", "demo", "--set", f"data.root={e / 'fresh'}",
+                                                        *TINY, "--set", "synthetic.groups=50", "--out", str(e / "out")],
+     ["'synthetic.groups' 50 must be <= 'synthetic.classes' 4", "synthetic.groups=4"]),
+    ("--set lr of 5,000 digits", lambda e: ["info", "--set", "train.lr=" + "9" * 5000],
+     ["'train.lr' must be > 0 and finite", "(5,002 characters)"]),
+    # messages quote a few dozen characters of a value, never a library's advice
+    ("YAML value of 20,000 items", lambda e: ["info", "--config", str(e / "long_list.yaml")],
+     ["long_list.yaml", "'train.epochs' must be int", "(a list of 20,000 items)"]),
+    ("YAML number of 5,000 digits", lambda e: ["info", "--config", str(e / "digits.yaml")],
+     ["digits.yaml: not valid YAML (ValueError: Exceeds the limit (4300 digits)"]),
+    ("YAML nested too deep", lambda e: ["info", "--config", str(e / "deep.yaml")],
+     ["deep.yaml: not valid YAML (RecursionError: maximum recursion depth exceeded"]),
+    ("evaluate-json label of 5,000 characters", lambda e: _json(e, "gt.json", "long_label.json"),
+     ["long_label.json", "'xxxxxxxx", "(5,002 characters) is not a class"]),
+    (".pt features that run code", lambda e: _predict(e, "code_pt", "--fps", "30"),
+     ["v1.pt", "holds objects other than tensors", "could run code", "torch.save"]),
+    # feature files
+    ("predict complex features", lambda e: _predict(e, "complex", "--fps", "30"),
+     ["v1.npy", "video 'v1'", "features must be real numbers, got dtype complex64"]),
+    ("train complex features, no cache", lambda e: _train(e, "--set", f"data.features={e / 'complex_one'}", "--set", "data.cache=false"),
+     ["syn00.npy", "video 'syn00'", "features must be real numbers, got dtype complex64"]),
+    ("predict .pt that is text", lambda e: _predict(e, "text_pt", "--fps", "30"), ["v1.pt", "not a readable torch file"]),
+    ("predict empty .csv", lambda e: _predict(e, "empty_csv", "--fps", "30"), ["v1.csv", "no snippets"]),
+    ("predict metadata fps < 0", lambda e: _predict(e, "meta_negative"), ["v1.npz", "field 'meta.fps'", "> 0, got -30.0"]),
+    ("predict metadata fps text", lambda e: _predict(e, "meta_text"), ["v1.npz", "field 'meta.fps'", "got 'thirty'"]),
+    ("predict metadata not an object", lambda e: _predict(e, "meta_list"), ["v1.npz", "must be a JSON object, got list"]),
+    ("predict durations overflow", lambda e: _predict(e, "one", "--fps", "30", "--set", "data.stride_frames=1e308"),
+     ["v1.npy", "video 'v1'", "a duration of inf s", "data.stride_frames 1e+308"]),
+    # config values that name files
+    ("data.file_pattern with another field", lambda e: _check_data(e, "--set", "data.file_pattern={name}.npy"),
+     ["data.file_pattern", "'{name}.npy' is not a file name pattern", "{video_id}"]),
+    ("data.file_pattern without {video_id}", lambda e: _train(e, "--set", "data.file_pattern=syn00.npy"),
+     ["data.file_pattern", "does not contain {video_id}", "the same file"]),
+    ("empty classes file", lambda e: _train(e, "--set", "data.classes=classes_empty.txt"), ["classes_empty.txt", "no class names"]),
 ]
+
+
+MAX_LINE = 600  # characters: a message quotes a few dozen of a bad value, however long the value is
 
 
 def _run(argv: list[str]) -> int:
@@ -250,12 +366,17 @@ def _files(root) -> dict[str, int]:
 @pytest.mark.parametrize("make_args, needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line(env, make_args, needles, capsys):
     before = _files(env)
-    assert _run(make_args(env)) == 2
+    with warnings.catch_warnings(record=True) as caught:  # a warning would print lines of its own
+        warnings.simplefilter("always")
+        assert _run(make_args(env)) == 2
+    shown = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
+    assert not shown, shown
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("seqattnet") and "error: " in lines[0]
     assert "Traceback" not in captured.err + captured.out
+    assert "\x1b" not in captured.err and len(lines[0]) <= MAX_LINE, (len(lines[0]), lines[0])
     for needle in needles:
         assert needle in lines[0]
     assert _files(env) == before  # nothing written, nothing half-written, nothing changed

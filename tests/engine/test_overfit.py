@@ -6,6 +6,7 @@ error head cannot tell which way a proposal lying inside an action should grow (
 """
 
 import numpy as np
+import pytest
 import torch
 
 from seqattnet.config import Config, apply_override
@@ -105,3 +106,15 @@ def test_boundary_refinement_raises_map_on_the_training_batch():
     scores = {refine: scored(model, cfg, batch, truth, refine) for refine in (False, True)}
     assert scores[False].mAP[-1] == 0.0  # no grid cell reaches tIoU 0.95 with [0.27, 0.77] and its kind
     assert scores[True].average_mAP >= scores[False].average_mAP + 0.05, (scores[True].mAP, scores[False].mAP)
+
+
+@pytest.mark.parametrize("error_input", ["proposal", "boundaries"])
+def test_a_batch_of_videos_without_actions_trains(error_input):
+    """Videos without a segment (a dataset's background videos) may fill a whole batch: no proposal
+    reaches the heads, whose terms are 0, and the maps still learn that nothing happens there."""
+    batch, _ = tiny_batch()
+    empty = Batch(batch.video_ids, batch.durations_s, batch.features, [torch.zeros(0, 2)] * 4,
+                  [torch.zeros(0, dtype=torch.int64)] * 4)
+    _, terms = fit(tiny_config(f"model.error_input={error_input}"), empty, steps=2)
+    assert torch.isfinite(terms.total) and terms.total > 0
+    assert terms.classification == 0 and terms.error == 0 and terms.temporal > 0

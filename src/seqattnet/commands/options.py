@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 
-from ..errors import InputError
+from ..errors import InputError, quoted
 
 
 def config_names() -> str:
@@ -82,19 +83,36 @@ def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {quoted(text)}") from None
+    if not (value > 0 and math.isfinite(value)):  # inf would pass `> 0` and end as NaN times or a traceback
+        raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {quoted(text)}")
     return value
+
+
+def within_limits(key: str) -> Callable[[str], int]:
+    """An argparse `type` for an option that sets the config's int `key` (--seed: train.seed): the value
+    is checked against the same LIMITS as `--set key=...`, not passed on unchecked."""
+    from ..config import LIMITS
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {quoted(text)}") from None
+        if not LIMITS[key].allows(value):
+            raise argparse.ArgumentTypeError(f"must be {LIMITS[key]} (as {key}), got {quoted(text)}")
+        return value
+
+    return parse
 
 
 def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {quoted(text)}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {quoted(text)}")
     return value
 
 CHECKPOINT_HELP = "a last.pt or best.pt written by `seqattnet train`"

@@ -7,7 +7,7 @@ import sys
 
 from ..errors import InputError, counted
 from .options import (CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, config_args, config_from_args, config_names,
-                      overwrite_arg, positive_float, positive_int)
+                      overwrite_arg, positive_float, positive_int, within_limits)
 
 
 def add_demo(sub) -> None:
@@ -45,7 +45,7 @@ def add_train(sub) -> None:
     p.add_argument("--out", required=True, help="run folder: checkpoints, resolved config, log, metrics")
     p.add_argument("--overwrite", action="store_true",
                    help="train into an --out that already holds a run, replacing its files")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the config's train.seed)")
+    p.add_argument("--seed", type=within_limits("train.seed"), default=None, help="random seed (default: the config's train.seed)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_train)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, brief, quoted
 from ..files import load_json, open_text
 from ..structures import AnnotationSet, VideoAnnotation, canonical_video_id
 
@@ -70,10 +70,19 @@ def read_annotations(path: str | Path, info_csv: str | Path | None = None) -> An
 
 def _number(value: Any, source: Path, video: str, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError.at(source, f"expected a number, got {value!r}", video=video, field=field)
+        raise InputError.at(source, f"expected a number, got {quoted(value)}", video=video, field=field)
     if not math.isfinite(value):
-        raise InputError.at(source, f"expected a finite number, got {value!r}", video=video, field=field)
+        raise InputError.at(source, f"expected a finite number, got {quoted(value)}", video=video, field=field)
     return float(value)
+
+
+def _positive(value: Any, source: Path, video: str, field: str) -> float:
+    """A duration or an fps: a finite number > 0. Zero would divide by zero when seconds become frames or
+    grid cells, a negative one would turn every time backwards, and either would train or predict nonsense."""
+    number = _number(value, source, video, field)
+    if not number > 0:
+        raise InputError.at(source, f"must be > 0, got {quoted(value)}", video=video, field=field)
+    return number
 
 
 def _field(entry: dict, key: str, source: Path, video: str) -> Any:
@@ -92,20 +101,20 @@ def _instances(entry: dict, source: Path, video: str, duration: float) -> tuple[
     for i, ann in enumerate(annotations):
         where = f"annotations[{i}]"
         if not isinstance(ann, dict):
-            raise InputError.at(source, f"expected an object, got {ann!r}", video=video, field=where)
+            raise InputError.at(source, f"expected an object, got {quoted(ann)}", video=video, field=where)
         for key in ("segment", "label"):
             if key not in ann:
                 raise InputError.at(source, "missing", video=video, field=f"{where}.{key}")
         segment = ann["segment"]
         if not isinstance(segment, list) or len(segment) != 2:
-            raise InputError.at(source, f"expected [start, end], got {segment!r}", video=video, field=f"{where}.segment")
+            raise InputError.at(source, f"expected [start, end], got {quoted(segment)}", video=video, field=f"{where}.segment")
         start = _number(segment[0], source, video, f"{where}.segment")
         end = _number(segment[1], source, video, f"{where}.segment")
         if end < start:
             raise InputError.at(source, f"end {end} < start {start}", video=video, field=f"{where}.segment")
         label = ann["label"]
         if not isinstance(label, str) or not label:
-            raise InputError.at(source, f"expected a class name, got {label!r}", video=video, field=f"{where}.label")
+            raise InputError.at(source, f"expected a class name, got {quoted(label)}", video=video, field=f"{where}.label")
         segments.append((start, end))
         labels.append(label)
     return np.asarray(segments, dtype=np.float64).reshape(-1, 2), labels
@@ -121,11 +130,11 @@ def _from_activitynet(database: Any, source: Path) -> AnnotationSet:
             raise InputError.at(source, "duplicated video id (with and without 'v_')", video=raw_id)
         subset = _field(entry, "subset", source, raw_id)
         if not isinstance(subset, str):
-            raise InputError.at(source, f"expected a string, got {subset!r}", video=raw_id, field="subset")
-        duration = _number(_field(entry, "duration", source, raw_id), source, raw_id, "duration")
+            raise InputError.at(source, f"expected a string, got {quoted(subset)}", video=raw_id, field="subset")
+        duration = _positive(_field(entry, "duration", source, raw_id), source, raw_id, "duration")
         segments, labels = _instances(entry, source, raw_id, duration)
         fps = entry.get("fps")
-        fps = None if fps is None else _number(fps, source, raw_id, "fps")
+        fps = None if fps is None else _positive(fps, source, raw_id, "fps")
         videos[video_id] = VideoAnnotation(video_id, subset.lower(), duration, segments, labels, fps)
     return AnnotationSet(videos, _classes(videos), str(source))
 
@@ -139,7 +148,7 @@ def _from_bmn(data: dict, source: Path, info_csv: Path) -> AnnotationSet:
             raise InputError.at(source, "duplicated video id (with and without 'v_')", video=raw_id)
         if video_id not in info:
             raise InputError.at(info_csv, "video of the annotation file has no row here", video=raw_id)
-        duration = _number(_field(entry, "duration_second", source, raw_id), source, raw_id, "duration_second")
+        duration = _positive(_field(entry, "duration_second", source, raw_id), source, raw_id, "duration_second")
         segments, labels = _instances(entry, source, raw_id, duration)
         row = info[video_id]
         videos[video_id] = VideoAnnotation(video_id, row["subset"], duration, segments, labels, row["fps"],
@@ -168,17 +177,20 @@ def read_video_info(path: str | Path) -> dict[str, dict[str, Any]]:
             raise InputError.at(path, f"missing columns {sorted(missing)}")
         rows = {}
         for line, row in enumerate(reader, start=2):
+            if None in row.values():  # csv gives None for the columns a short line lacks
+                raise InputError.at(path, f"line {line}: fewer values than the {len(reader.fieldnames)} columns "
+                                    "of the header", video=row["video"])
             try:
-                rows[canonical_video_id(row["video"])] = {
-                    "subset": row["subset"].lower(),
-                    "fps": float(row["fps"]),
-                    "num_frames": float(row["numFrame"]),
-                    "seconds": float(row["seconds"]),
-                    "feature_frames": float(row["featureFrame"]),
-                }
+                values = {key: float(row[column]) for key, column in _INFO_NUMBERS.items()}
             except ValueError as e:
-                raise InputError.at(path, f"line {line}: {e}", video=row["video"]) from None
+                raise InputError.at(path, f"line {line}: {brief(e)}", video=row["video"]) from None
+            for key in ("fps", "seconds"):  # the video's timing: what predict and the grid divide by
+                _positive(values[key], path, row["video"], _INFO_NUMBERS[key])
+            rows[canonical_video_id(row["video"])] = {"subset": row["subset"].lower(), **values}
     return rows
+
+
+_INFO_NUMBERS = {"fps": "fps", "num_frames": "numFrame", "seconds": "seconds", "feature_frames": "featureFrame"}
 
 
 def _feature_duration_s(row: dict[str, Any]) -> float | None:
@@ -205,6 +217,8 @@ def read_class_names(path: str | Path) -> list[str]:
             names = names[1:]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InputError.at(path, "expected a list of class names")
+    if not names:
+        raise InputError.at(path, "no class names; expected one per line (or a JSON list)")
     if len(set(names)) != len(names):
         raise InputError.at(path, "a class name appears twice")
     return names

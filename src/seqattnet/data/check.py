@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..errors import InputError, counted
+from ..errors import InputError, counted, quoted
 from ..structures import AnnotationSet, VideoAnnotation
 from .annotations import read_annotations, read_class_names
 from .dataset import FeatureSpec, fit_segment, grid_duration_s
@@ -133,14 +133,19 @@ def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[
         videos = annotations.subset(subset).videos.values()
         if not videos:
             report.errors.append(f"no videos in subset {subset!r}; subsets: {annotations.subsets}")
+        usable = 0
         for video in videos:
             durations.append(video.duration_s)
             instances.update(video.labels)
-            _check_truth(report, video, known, spec, tolerance_s)
+            usable += _check_truth(report, video, known, spec, tolerance_s)
             n = _check_features(report, video, source, spec, temporal_scale, windows, wrong_dims)
             if n is not None:
                 rows.append(n)
                 _check_span(report, video, n, spec, duration_tolerance)
+        if videos and not usable and subset == subsets[0]:  # as `train` refuses (engine.build.require_segments)
+            report.errors.append(f"field 'annotations': no usable segment in subset {subset!r} "
+                                 f"({counted(len(videos), 'video')}): every segment lies outside its video or has "
+                                 "zero length (listed under skipped)")
     _wrong_dimensions(report, wrong_dims, len(rows), spec.feature_dim)
     report.instances_per_class = dict(instances)
     report.snippets, report.duration_s = _summary(rows), _summary(durations)
@@ -149,19 +154,23 @@ def check_dataset(report: DataReport, annotations: AnnotationSet, classes: list[
 
 
 def _check_truth(report: DataReport, video: VideoAnnotation, known: set[str], spec: FeatureSpec,
-                 tolerance_s: float) -> None:
+                 tolerance_s: float) -> int:
+    """Errors and skipped segments of one video's ground truth; its number of segments training keeps."""
     vid, duration = video.video_id, video.duration_s
     if not (np.isfinite(duration) and duration > 0):
         report.errors.append(f"video {vid!r}: duration must be positive, got {duration}")
-        return
+        return 0
     if spec.fps is None and video.fps is None and not spec.rescaled:
         report.errors.append(f"video {vid!r}: no fps in the annotations and data.fps is not set")
+    usable = 0
     for k, ((start, end), label) in enumerate(zip(video.segments_s, video.labels)):
         if label not in known:
-            report.errors.append(f"video {vid!r}, annotations[{k}]: label {label!r} is not one of the {len(known)} classes")
-        _, note = fit_segment(float(start), float(end), grid_duration_s(video, spec), tolerance_s)
+            report.errors.append(f"video {vid!r}, annotations[{k}]: label {quoted(label)} is not one of the {len(known)} classes")
+        segment, note = fit_segment(float(start), float(end), grid_duration_s(video, spec), tolerance_s)
+        usable += segment is not None
         if note:
             report.skipped.append(f"video {vid!r}, annotations[{k}]: {note}")
+    return usable
 
 
 def _check_span(report: DataReport, video: VideoAnnotation, n: int, spec: FeatureSpec, tolerance: float) -> None:

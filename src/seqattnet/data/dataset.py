@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import InputError
+from ..errors import InputError, quoted
 from ..files import atomic_write
 from ..structures import AnnotationSet, VideoAnnotation
 from .features import read_feature_meta, rescale_to_grid, snippet_times_s
@@ -51,7 +51,7 @@ class FeatureSpec:
             return
         ours = {"backbone": self.backbone, "feature_dim": self.feature_dim, "stride_frames": self.stride_frames,
                 "window_frames": self.window_frames}
-        wrong = [f"{key} {meta[key]!r} (expected {value!r})" for key, value in ours.items()
+        wrong = [f"{key} {quoted(meta[key])} (expected {value!r})" for key, value in ours.items()
                  if key in meta and (meta[key] != value if key == "backbone" else float(meta[key]) != float(value))]
         if wrong:
             raise InputError.at(source, "features made differently from the model's: " + ", ".join(wrong) + "; "
@@ -164,7 +164,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self.source = FeatureSource(self.feature_dir, file_pattern)
         self.hdf5 = self.source.store is not None  # one file holding every video
         self.skipped: list[str] = []
-        source = annotations.source or "annotations"
+        source = self.annotation_source = annotations.source or "annotations"
         class_index = {name: i for i, name in enumerate(self.classes)}
         self._truth = [self._validate(v, source, class_index, tolerance_s) for v in annotations.videos.values()]
         self.video_ids = [t.video_id for t in self._truth]
@@ -179,6 +179,11 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self._truth)
+
+    @property
+    def num_segments(self) -> int:
+        """Segments kept for training, over every video (those left out are in `skipped`)."""
+        return sum(len(t.labels) for t in self._truth)
 
     def __getitem__(self, i: int) -> VideoSample:
         if self._grid is not None:
@@ -213,11 +218,13 @@ class VideoDataset(torch.utils.data.Dataset):
         fps = self.spec.fps if self.spec.fps is not None else video.fps
         if fps is None and not self.spec.rescaled:
             raise InputError.at(source, "no fps in the annotations and data.fps is not set (set --set data.fps=...)", video=vid)
+        if fps is not None and not (np.isfinite(fps) and fps > 0):
+            raise InputError.at(source, f"fps must be positive, got {fps}", video=vid, field="fps")
         kept_segments, kept_labels = [], []
         for k, ((start, end), label) in enumerate(zip(video.segments_s, video.labels)):
             field = f"annotations[{k}]"
             if label not in class_index:
-                raise InputError.at(source, f"label {label!r} is not one of the {len(class_index)} classes", video=vid, field=f"{field}.label")
+                raise InputError.at(source, f"label {quoted(label)} is not one of the {len(class_index)} classes", video=vid, field=f"{field}.label")
             if end < start:
                 raise InputError.at(source, f"end {end} < start {start}", video=vid, field=f"{field}.segment")
             segment = self._fit_segment(start, end, duration, tolerance_s, f"{source}: video {vid!r}, {field}")

@@ -1,19 +1,7 @@
-"""Per-video feature files, and the mapping between seconds, snippets and the T grid.
+"""Per-video feature files: reading, checking and writing them, in every format of `FEATURE_FORMATS`.
 
-A feature file holds one row per snippet: float[n_snippets, F]. Snippet i was computed from the
-frames [i·stride, i·stride + window) and stands at the centre of that window:
-
-    c_i = (i·stride + window/2) / fps                      seconds
-    i(t) = (t·fps − window/2) / stride                      its inverse (a fractional index)
-
-The model sees every video on a grid of T cells. Cell t is the normalised interval [t/T, (t+1)/T)
-of the video, with u = seconds / duration_s, and its value is the features linearly interpolated at
-the cell centre
-
-    τ_t = (t + 0.5) / T · duration_s                        seconds
-
-(held at the first / last snippet outside the snippets' range). BMN's CSV layout is already on such a
-grid (exactly T rows); it passes through unchanged.
+A feature file holds one row per snippet: float[n_snippets, F]; how snippets map to seconds and to the
+model's T grid is in grid.py (its functions are importable from here too).
 
 Formats: `.npy`, `.npz` (one array, or the key "feats" / "features"), `.pt` (a tensor), `.csv`
 (BMN: header f0 … f399, one row per snippet) and HDF5 (one dataset per video, needs h5py).
@@ -21,7 +9,9 @@ Formats: `.npy`, `.npz` (one array, or the key "feats" / "features"), `.pt` (a t
 
 from __future__ import annotations
 
+import math
 import pickle
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,77 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, brief, quoted, unpickling_refused
 from ..files import atomic_write
 from ..structures import canonical_video_id
+from .grid import (grid_centres_s, index_to_seconds, num_snippets, rescale_to_grid,  # noqa: F401  (importable
+                   seconds_to_cell, seconds_to_index, snippet_times_s)  # from here as before grid.py held them)
 
 _NPZ_KEYS = ("feats", "features")
-
-
-# --- time mapping -------------------------------------------------------------------------------
-
-
-def snippet_times_s(n: int, stride_frames: float, window_frames: float, fps: float) -> np.ndarray:
-    """Centres of snippets 0 … n−1 in seconds: c_i = (i·stride + window/2) / fps -> float64[n]."""
-    return index_to_seconds(np.arange(n, dtype=np.float64), stride_frames, window_frames, fps)
-
-
-def index_to_seconds(i, stride_frames: float, window_frames: float, fps: float):
-    """Snippet index (may be fractional) -> seconds at its centre. Inverse of `seconds_to_index`."""
-    return (np.asarray(i, dtype=np.float64) * stride_frames + window_frames / 2.0) / fps
-
-
-def seconds_to_index(t_s, stride_frames: float, window_frames: float, fps: float):
-    """Seconds -> fractional snippet index whose centre is at t_s. Inverse of `index_to_seconds`."""
-    return (np.asarray(t_s, dtype=np.float64) * fps - window_frames / 2.0) / stride_frames
-
-
-def num_snippets(duration_s: float, fps: float, stride_frames: float, window_frames: float) -> int:
-    """Snippets a feature extractor yields for a video: floor((duration·fps − window) / stride) + 1, at least 1."""
-    frames = duration_s * fps
-    return max(1, int(np.floor((frames - window_frames) / stride_frames + 1e-9)) + 1)
-
-
-def grid_centres_s(duration_s: float, T: int) -> np.ndarray:
-    """Centres of the T grid cells in seconds: τ_t = (t + 0.5)/T · duration_s -> float64[T]."""
-    return (np.arange(T, dtype=np.float64) + 0.5) / T * duration_s
-
-
-def seconds_to_cell(t_s, duration_s: float, T: int) -> np.ndarray:
-    """The grid cell holding time t_s: floor(t_s / duration_s · T), clipped to [0, T−1] -> int64."""
-    cell = np.floor(np.asarray(t_s, dtype=np.float64) / duration_s * T).astype(np.int64)
-    return np.clip(cell, 0, T - 1)
-
-
-# --- rescaling ----------------------------------------------------------------------------------
-
-
-def rescale_to_grid(
-    features: np.ndarray, times_s: np.ndarray, duration_s: float, T: int, *, already_rescaled: bool = False
-) -> np.ndarray:
-    """Features of n snippets at times_s -> the T grid, by linear interpolation at the cell centres.
-
-    features: float[n, F]; times_s: float[n], increasing -> float32[F, T]. Cell centres before the
-    first snippet take its value, after the last one the last snippet's. With `already_rescaled`
-    (BMN's CSV layout) the n = T rows are returned transposed, unchanged.
-    """
-    features = np.asarray(features)
-    n = features.shape[0]
-    if already_rescaled:
-        if n != T:
-            raise ValueError(f"features marked as already rescaled have {n} rows, expected T = {T}")
-        return np.ascontiguousarray(features.T, dtype=np.float32)  # (F, T)
-    times_s = np.asarray(times_s, dtype=np.float64)
-    if times_s.shape != (n,):
-        raise ValueError(f"times_s has shape {times_s.shape}, expected ({n},)")
-    if n == 1:
-        return np.repeat(features.T.astype(np.float32), T, axis=1)  # (F, T)
-    tau = np.clip(grid_centres_s(duration_s, T), times_s[0], times_s[-1])
-    hi = np.clip(np.searchsorted(times_s, tau, side="right"), 1, n - 1)  # first snippet after τ
-    lo = hi - 1
-    w = ((tau - times_s[lo]) / (times_s[hi] - times_s[lo])).astype(np.float32)  # (T,)
-    grid = features[lo] * (1.0 - w)[:, None] + features[hi] * w[:, None]  # (T, F)
-    return np.ascontiguousarray(grid.T, dtype=np.float32)  # (F, T)
 
 
 # --- readers ------------------------------------------------------------------------------------
@@ -122,7 +48,7 @@ def read_feature_file(path: str | Path, *, expected_dim: int | None = None, vide
     except _BadContent as e:
         raise InputError.at(path, str(e), video=video) from None
     except (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        raise InputError.at(path, f"cannot read the features ({type(e).__name__}: {e})", video=video) from None
+        raise InputError.at(path, f"cannot read the features ({brief(e)})", video=video) from None
     return check_features(raw, path, video=video, expected_dim=expected_dim)
 
 
@@ -133,8 +59,10 @@ def probe_rows(path: Path, video: str, feature_dim: int) -> int:
         return read_feature_file(path, expected_dim=feature_dim, video=video).shape[0]
     try:
         shape = fmt.shape(path)
+    except _BadContent as e:
+        raise InputError.at(path, str(e), video=video) from None
     except (OSError, ValueError, EOFError) as e:
-        raise InputError.at(path, f"cannot read the features ({type(e).__name__}: {e})", video=video) from None
+        raise InputError.at(path, f"cannot read the features ({brief(e)})", video=video) from None
     check_shape(shape, path, video=video, expected_dim=feature_dim)
     return shape[0]
 
@@ -165,9 +93,30 @@ def read_feature_meta(path: str | Path) -> dict | None:
         with np.load(path, allow_pickle=False) as archive:
             if "meta" not in archive:
                 return None
-            return json.loads(str(archive["meta"]))
+            meta = json.loads(str(archive["meta"]))
     except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise InputError.at(path, f"cannot read the feature metadata ({type(e).__name__}: {e})") from None
+        raise InputError.at(path, f"cannot read the feature metadata ({brief(e)})") from None
+    return _checked_meta(meta, path)
+
+
+# The numbers of the metadata that times and shapes are computed from, and the values each may take.
+_META_NUMBERS = {"fps": "> 0", "duration_s": "> 0", "stride_frames": "> 0", "feature_dim": "> 0", "window_frames": ">= 0"}
+
+
+def _checked_meta(meta: object, path: Path) -> dict:
+    """`meta` when it is an object whose numbers of _META_NUMBERS (where present) are finite and within
+    their rule; else InputError naming the file and the key."""
+    if not isinstance(meta, dict):
+        raise InputError.at(path, f"the feature metadata must be a JSON object, got {type(meta).__name__}",
+                            field="meta")
+    for key, rule in _META_NUMBERS.items():
+        value = meta.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not (number and (value > 0 if rule == "> 0" else value >= 0)):
+            raise InputError.at(path, f"must be a finite number {rule}, got {quoted(value)}", field=f"meta.{key}")
+    return meta
 
 
 def read_hdf5_features(
@@ -186,7 +135,7 @@ def read_hdf5_features(
     try:
         raw = hdf5_node(h5_file, h5_path, video_id)[()]
     except (OSError, ValueError, KeyError) as e:
-        raise InputError.at(h5_path, f"cannot read the features ({type(e).__name__}: {e})", video=video_id) from None
+        raise InputError.at(h5_path, f"cannot read the features ({brief(e)})", video=video_id) from None
     return check_features(raw, h5_path, video=video_id, expected_dim=expected_dim)
 
 
@@ -223,8 +172,9 @@ def hdf5_node(h5_file, h5_path: str | Path, video_id: str):
 def check_features(raw: object, source: object, *, video: str | None = None, expected_dim: int | None = None) -> np.ndarray:
     """Validate an array read from `source` -> float32[n_snippets, F]."""
     array = np.asarray(raw)
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise InputError.at(source, f"features must be numbers, got dtype {array.dtype}", video=video)
+    problem = dtype_problem(array.dtype)
+    if problem:
+        raise InputError.at(source, problem, video=video)
     check_shape(array.shape, source, video=video, expected_dim=expected_dim)
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: reported below
         array = np.ascontiguousarray(array, dtype=np.float32)
@@ -247,6 +197,15 @@ class FeatureDimensionError(InputError):
     def __init__(self, message: str, found: int, transposed: bool):
         super().__init__(message)
         self.found, self.transposed = found, transposed
+
+
+def dtype_problem(dtype: np.dtype) -> str:
+    """Why features of this dtype cannot be read as float32 ("" when they can)."""
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        return f"features must be numbers, got dtype {dtype}"
+    if np.issubdtype(dtype, np.complexfloating):  # a cast would keep the real parts, dropping the rest with a warning
+        return f"features must be real numbers, got dtype {dtype}"
+    return ""
 
 
 def check_shape(shape: tuple[int, ...], source: object, *, video: str | None = None, expected_dim: int | None = None) -> None:
@@ -282,14 +241,15 @@ class _BadContent(Exception):
     """A loader read the file but found no feature array in it; read_feature_file adds the file and video."""
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _load_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    """The array of a .npy file (with mmap_mode "r": a memory map, of which only the header is read yet)."""
     with open(path, "rb") as f:
         if f.read(6) != b"\x93NUMPY":  # every .npy starts so; without it numpy talks of pickled data
             raise _BadContent("not a numpy array file (no .npy header); save the features with numpy.save")
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except ValueError as e:
-        if "allow_pickle" in str(e) or "pickled" in str(e):
+        if "allow_pickle" in str(e) or "pickled" in str(e) or "Python objects" in str(e):
             raise _BadContent("holds Python objects, not an array of numbers; save a float array") from None
         raise
 
@@ -308,7 +268,14 @@ def _load_npz(path: Path) -> np.ndarray:
 def _load_pt(path: Path) -> np.ndarray:
     import torch
 
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds (a text file: KeyError) for what is not its format
+        what = unpickling_refused(e)
+        if what is None:
+            raise _BadContent(f"not a readable torch file ({brief(e)}); save the features with torch.save") from None
+        raise _BadContent(f"holds objects other than tensors ({what}), which seqattnet does not load because "
+                          "unpickling them could run code; save a plain tensor with torch.save") from None
     if isinstance(obj, dict):
         obj = next((obj[k] for k in _NPZ_KEYS if k in obj), obj)
     if not isinstance(obj, torch.Tensor):
@@ -322,7 +289,9 @@ def _load_csv(path: Path) -> np.ndarray:
         first = f.readline()
         has_header = bool(first.strip()) and not _is_number(first.split(",")[0])
         f.seek(0)
-        return np.loadtxt(f, delimiter=",", skiprows=1 if has_header else 0, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():  # an empty file: numpy warns, then "no snippets" says it in one line
+            warnings.simplefilter("ignore", UserWarning)
+            return np.loadtxt(f, delimiter=",", skiprows=1 if has_header else 0, dtype=np.float64, ndmin=2)
 
 
 def _is_number(text: str) -> bool:
@@ -334,7 +303,13 @@ def _is_number(text: str) -> bool:
 
 
 def _npy_shape(path: Path) -> tuple[int, ...]:
-    return np.load(path, mmap_mode="r", allow_pickle=False).shape  # the header only
+    """The array's shape from the header alone, after its dtype: a file that could never be read is
+    refused when a dataset is built, not in the middle of training."""
+    array = _load_npy(path, mmap_mode="r")
+    problem = dtype_problem(array.dtype)
+    if problem:
+        raise _BadContent(problem)
+    return array.shape
 
 
 def _npy_rows(path: Path, start: int, count: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import InputError, brief, quoted
 from .features import (FEATURE_FORMATS, FEATURE_SUFFIXES, FeatureFormat, check_features, check_shape,
                        find_feature_file, id_spellings, probe_rows, read_feature_file)
 
@@ -22,7 +23,7 @@ class FeatureSource:
     use in each process (DataLoader workers each open their own) or for a block with `opened()`."""
 
     def __init__(self, path: str | Path, file_pattern: str = "{video_id}.npy"):
-        self.path, self.file_pattern = Path(path), file_pattern
+        self.path, self.file_pattern = Path(path), check_file_pattern(file_pattern)
         fmt = FEATURE_FORMATS.get(self.path.suffix.lower())
         self.store: FeatureFormat | None = fmt if fmt is not None and fmt.store and not self.path.is_dir() else None
         self._open = None  # (pid, open store file) once this process has read from the store
@@ -84,6 +85,20 @@ class FeatureSource:
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_open": None}  # an open h5py.File does not pickle (spawned workers)
+
+
+def check_file_pattern(pattern: str) -> str:
+    """`pattern` when it names each video's file by `{video_id}` and nothing else to fill in; else
+    InputError (without {video_id} every video would read the same file)."""
+    try:
+        names = {pattern.format(video_id=v) for v in ("a", "b")}
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        raise InputError.at("data.file_pattern", f"{quoted(pattern)} is not a file name pattern ({brief(e)}); "
+                            "use {video_id} for the video's id, e.g. '{video_id}.npy'") from None
+    if len(names) == 1:
+        raise InputError.at("data.file_pattern", f"{quoted(pattern)} does not contain {{video_id}}, so every video "
+                            "would read the same file; e.g. '{video_id}.npy'")
+    return pattern
 
 
 def feature_files(path: Path) -> list[Path]:

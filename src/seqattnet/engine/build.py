@@ -21,11 +21,15 @@ def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
     """Generate the built-in dataset into data.root when the config asks for it and it is missing."""
     if not cfg.synthetic.generate or cfg.data.path(cfg.data.annotations).exists():
         return
+    s = cfg.synthetic
+    if s.groups > s.classes:  # refused, not cut down: the dataset would not be the one asked for
+        raise InputError.at("config", f"'synthetic.groups' {s.groups} must be <= 'synthetic.classes' {s.classes} "
+                            f"(groups of confusable classes); set synthetic.groups={s.classes} or fewer")
     from ..data.synthetic import generate_synthetic_dataset
 
     generate_synthetic_dataset(Path(cfg.data.root), num_train=cfg.synthetic.train_videos,
                                num_val=cfg.synthetic.val_videos, num_classes=cfg.synthetic.classes,
-                               num_groups=min(cfg.synthetic.groups, cfg.synthetic.classes),
+                               num_groups=cfg.synthetic.groups,
                                feature_dim=cfg.model.feature_dim, seed=cfg.train.seed,
                                mode=cfg.synthetic.mode, progress=progress)
 
@@ -63,11 +67,22 @@ def build_training_sets(cfg: Config, annotations: AnnotationSet, classes: list[s
     training. Features of another F than model.feature_dim are refused with the fix, which a config can make."""
     try:
         train_set = build_dataset(cfg, cfg.data.train_subset, annotations, classes)
+        require_segments(train_set, cfg.data.train_subset)
         build_dataset(cfg, cfg.data.val_subset, annotations, classes)
     except FeatureDimensionError as e:
         raise InputError(f"{e}; set --set model.feature_dim={e.found} if every file has {e.found} "
                          "(`seqattnet check-data` counts them)") from None
     return train_set
+
+
+def require_segments(dataset: VideoDataset, subset: str) -> None:
+    """Refuse to train on a subset where no segment is left to learn from (each lies outside its video or
+    has zero length, and was left out): every batch would hold no action."""
+    if dataset.num_segments == 0:
+        source = str(dataset.annotation_source)
+        first = f"; the first: {dataset.skipped[0].removeprefix(source + ': ')}" if dataset.skipped else ""
+        raise InputError.at(source, f"no usable segment in subset {subset!r} ({counted(len(dataset.video_ids), 'video')}): "
+                            f"every segment lies outside its video or has zero length{first}", field="annotations")
 
 
 def build_model(cfg: Config) -> SeqAttNet:

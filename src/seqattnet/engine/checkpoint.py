@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 import random
-import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import torch
 from .. import __version__
 from ..config import Config, apply_overrides, config_from_dict, to_dict
 from ..data.dataset import FeatureSpec
-from ..errors import InputError
+from ..errors import InputError, brief, unpickling_refused
 from ..files import atomic_write, failed_write
 from ..model import SeqAttNet
 from .build import build_model
@@ -101,13 +100,12 @@ def read_checkpoint(path: str | Path) -> dict:
         with torch.serialization.safe_globals(_OLD_NUMPY_STATE):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a torch file, or holding objects that are not plain data
-        refused = re.search(r"GLOBAL ([\w.]+)|got <class '([\w.]+)'>", str(e))  # torch names what it refused
-        if isinstance(e, pickle.UnpicklingError) and refused:
-            what = refused.group(1) or refused.group(2)
+        what = unpickling_refused(e)
+        if what is not None:
             raise InputError.at(path, f"holds objects other than tensors, numbers, strings and containers "
                                 f"({what}), which seqattnet does not load because unpickling them could "
                                 "run code: use a checkpoint written by this version of `seqattnet train`") from None
-        reason = f"{type(e).__name__}: {e}".splitlines()[0]
+        reason = brief(e)
         if isinstance(e, pickle.UnpicklingError):
             reason = "not a torch file"
         raise InputError.at(path, f"not a readable checkpoint ({reason}); the file is truncated or not written by "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -79,7 +80,8 @@ def predict_files(checkpoint: str | Path, features: str | Path | list[Path], *, 
         if video_fps is None and not cfg.data.rescaled:
             raise InputError.at(file, "no fps: not in the file's metadata, not in --annotations and data.fps is 0; "
                                 "pass --fps", video=video_id)
-        duration = grid_duration_s(truth, spec) if truth is not None else _snippet_duration_s(raw.shape[0], cfg, video_fps)
+        duration = (grid_duration_s(truth, spec) if truth is not None
+                    else _snippet_duration_s(raw.shape[0], cfg, video_fps, file, video_id))
         detect_video = _detect_windows if cfg.windows.enabled else _detect_whole
         out.append(replace(detect_video(model, cfg, raw, video_id, video_fps, duration), duration_s=duration,
                            fps=video_fps))
@@ -104,8 +106,14 @@ def feature_inputs(features: str | Path | list[Path]) -> list[tuple[FeatureSourc
     return out
 
 
-def _snippet_duration_s(n: int, cfg: Config, fps: float) -> float:
-    return ((n - 1) * cfg.data.stride_frames + cfg.data.window_frames) / fps
+def _snippet_duration_s(n: int, cfg: Config, fps: float, file: Path, video_id: str) -> float:
+    """The seconds n snippets span; refused when an extreme fps or stride makes it inf or 0."""
+    duration = ((n - 1) * cfg.data.stride_frames + cfg.data.window_frames) / fps
+    if not (math.isfinite(duration) and duration > 0):
+        raise InputError.at(file, f"a duration of {duration:g} s from {n} snippets at {fps:g} fps and "
+                            f"data.stride_frames {cfg.data.stride_frames:g}; check --fps and the data.* settings",
+                            video=video_id)
+    return duration
 
 
 def _detect_whole(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float | None,

@@ -19,7 +19,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from ..errors import InputError, counted
+from ..errors import InputError, counted, quoted
 from ..ops import pair_iou
 from ..structures import AnnotationSet, canonical_video_id
 from .protocols import TIOUS
@@ -145,7 +145,7 @@ def _class_of_predictions(
             raise InputError.at(source, "missing (detection needs a class for every prediction)", **where)
         raise InputError.at(
             source,
-            f"{flat.labels[i]!r} is not a class of the evaluated ground truth "
+            f"{quoted(flat.labels[i])} is not a class of the evaluated ground truth "
             f"({counted(len(classes), 'class')}); use --ignore-unknown-labels to drop "
             "such predictions",
             **where,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, quoted
 
 
 def _frozen(values: np.ndarray) -> np.ndarray:
@@ -24,13 +24,13 @@ def parse_tious(text: str, source: str = "--tious") -> np.ndarray:
     """"0.5,0.75,0.95" -> float64[K]. Every value must lie in [0, 1]; order and duplicates are kept."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts:
-        raise InputError.at(source, f"expected comma-separated tIoU thresholds, got {text!r}")
+        raise InputError.at(source, f"expected comma-separated tIoU thresholds, got {quoted(text)}")
     values = []
     for part in parts:
         try:
             value = float(part)
         except ValueError:
-            raise InputError.at(source, f"{part!r} is not a number") from None
+            raise InputError.at(source, f"{quoted(part)} is not a number") from None
         if not 0.0 <= value <= 1.0:  # also rejects NaN
             raise InputError.at(source, f"tIoU threshold {part} is outside [0, 1]")
         values.append(value)

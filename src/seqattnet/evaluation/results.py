@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, quoted
 from ..files import atomic_write, load_json
 from ..structures import canonical_video_id
 
@@ -49,7 +49,7 @@ def read_results(path: str | Path, *, check: bool = True) -> Results:
     for video, predictions in data["results"].items():
         canonical = canonical_video_id(video)
         if canonical in out:
-            raise InputError.at(path, f"video given twice, as {spelled[canonical]!r} and {video!r} (the same video "
+            raise InputError.at(path, f"video given twice, as {quoted(spelled[canonical], 80)} and {quoted(video, 80)} (the same video "
                                 "with and without 'v_'); keep one", field="results")
         out[canonical], spelled[canonical] = predictions, video
     return out
@@ -113,14 +113,14 @@ def validate_results(results: Any, source: object) -> Results:
 def _checked(prediction: Any, source: object, video: str, i: int) -> dict:
     where = f"[{i}]"
     if not isinstance(prediction, dict):
-        raise InputError.at(source, f"expected an object with label, score, segment; got {prediction!r}",
+        raise InputError.at(source, f"expected an object with label, score, segment; got {quoted(prediction)}",
                             video=video, field=where)
     for key in ("segment", "score"):
         if key not in prediction:
             raise InputError.at(source, "missing", video=video, field=f"{where}.{key}")
     segment = prediction["segment"]
     if not isinstance(segment, (list, tuple, np.ndarray)) or len(segment) != 2:
-        raise InputError.at(source, f"expected [start, end], got {segment!r}", video=video, field=f"{where}.segment")
+        raise InputError.at(source, f"expected [start, end], got {quoted(segment)}", video=video, field=f"{where}.segment")
     start = _finite(segment[0], source, video, f"{where}.segment")
     end = _finite(segment[1], source, video, f"{where}.segment")
     if end < start:
@@ -132,16 +132,16 @@ def _checked(prediction: Any, source: object, video: str, i: int) -> dict:
     if "label" in prediction:
         label = prediction["label"]
         if not isinstance(label, str) or not label:
-            raise InputError.at(source, f"expected a class name, got {label!r}", video=video, field=f"{where}.label")
+            raise InputError.at(source, f"expected a class name, got {quoted(label)}", video=video, field=f"{where}.label")
         out["label"] = label
     return out
 
 
 def _finite(value: Any, source: object, video: str, field: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError.at(source, f"expected a number, got {value!r}", video=video, field=field)
+        raise InputError.at(source, f"expected a number, got {quoted(value)}", video=video, field=field)
     if not math.isfinite(value):
-        raise InputError.at(source, f"expected a finite number, got {value!r}", video=video, field=field)
+        raise InputError.at(source, f"expected a finite number, got {quoted(value)}", video=video, field=field)
     return float(value)
 
 

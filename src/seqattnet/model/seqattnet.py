@@ -92,7 +92,7 @@ class SeqAttNet(nn.Module):
         """(indices, width) per group of proposals whose lengths round up to the same multiple of `step`;
         one group of width T with "resample". Exact only because of the heads' invariant (heads.py)."""
         T = self.temporal_scale
-        if self.amassment != "pad":
+        if self.amassment != "pad" or len(proposals) == 0:  # no proposal (a batch of videos without actions)
             return [(torch.arange(len(proposals), device=proposals.device), T)]
         width = ((proposals[:, 2] - proposals[:, 1]).clamp(min=1) + step - 1) // step * step
         width = width.clamp(max=T)
