@@ -1,3 +1,5 @@
 """SeqAttNet: temporal action localization with 3D input amassment and temporal attention."""
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__"]

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .commands import inference, results, training
-from .errors import InputError
+from .errors import InputError, command_line
 
 
 def _error_code(error: Exception) -> int | None:
@@ -50,7 +50,7 @@ a built-in dataset in about 13 min of CPU time; `seqattnet COMMAND --help` descr
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     parser = _Parser(prog="seqattnet", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"seqattnet {__version__}")
@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        args.run(args)
+        with command_line():  # messages name --flags, not the Python arguments behind them
+            args.run(args)
     except Exception as e:
         code = _error_code(e)
         if args.debug or code is None:

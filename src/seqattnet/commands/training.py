@@ -28,7 +28,7 @@ def run_demo(args: argparse.Namespace) -> None:
     check_out(args.out, folder=True)
     check_run_folder(args.out, resume=False, overwrite=args.overwrite)
     cfg = load_config("demo", [f"data.root={Path(args.out) / 'data'}"] + args.set)
-    result = demo(cfg, args.out, progress=not args.quiet)
+    result = demo(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     s = result["summary"]
     print(result["report"].table())
     print(f"\nparameters: {s['total_params']:,}   average mAP per million parameters: "
@@ -51,20 +51,11 @@ def add_train(sub) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from ..config import load_config
-    from ..engine.fit import check_run_folder, resume_config, train
+    from ..engine.fit import run_config, train
 
     check_out(args.out, folder=True)
-    if not args.resume and args.config is None:
-        raise InputError.at("--config", "train needs a config: a shipped name (activitynet, thumos14, demo) or a "
-                            "YAML path, e.g. `seqattnet train --config demo --out runs/x`; `seqattnet demo` is the demo")
-    check_run_folder(args.out, resume=args.resume, overwrite=args.overwrite)
-    if args.resume:
-        given = load_config(args.config) if args.config is not None else None
-        cfg = resume_config(args.out, given, args.set)
-    else:
-        cfg = config_from_args(args)
-    report = train(cfg, args.out, progress=not args.quiet, resume=args.resume)
+    cfg = run_config(args.config, args.out, args.set, resume=args.resume, overwrite=args.overwrite, seed=args.seed)
+    report = train(cfg, args.out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite)
     if report is not None:  # None on the processes other than rank 0 under torchrun
         print(report.table())
 

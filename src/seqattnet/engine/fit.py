@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..config import Config, apply_overrides, config_from_dict, save_config
+from ..config import Config, apply_overrides, config_from_dict, load_config, save_config
 from ..data.dataset import collate
 from ..devices import resolve_device
-from ..errors import InputError
+from ..errors import InputError, arg, argument, on_command_line
 from ..evaluation import write_results
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
@@ -60,15 +60,17 @@ class _Run:
     best: float = -1.0  # best validation average mAP so far (train.eval_every > 0)
 
 
-def train(cfg: Config, out_dir: str | Path, *, progress: bool = True,
-          resume: bool = False) -> EvaluationReport | None:
+def train(cfg: Config, out_dir: str | Path, *, progress: bool = True, resume: bool = False,
+          overwrite: bool = False) -> EvaluationReport | None:
     """Train into out_dir (config.yaml, last.pt, best.pt, train.log, metrics.json, results, tensorboard/).
 
-    `resume` continues from out_dir/last.pt: weights, optimizer, scheduler, epoch and every RNG state,
-    so on CPU the run ends with the same weights as an uninterrupted one. A non-finite loss raises
-    NonFiniteLoss and leaves the last good last.pt in place. Under torchrun every process calls this
-    (engine/distributed.py); rank 0 evaluates, writes and returns the report, the others return None.
+    A folder that holds a run is refused unless `resume` (continue from out_dir/last.pt: weights,
+    optimizer, scheduler, epoch and every RNG state, so on CPU the run ends with the same weights as an
+    uninterrupted one) or `overwrite` (replace it). A non-finite loss raises NonFiniteLoss and leaves the
+    last good last.pt in place. Under torchrun every process calls this (engine/distributed.py); rank 0
+    evaluates, writes and returns the report, the others return None.
     """
+    check_run_folder(out_dir, resume=resume, overwrite=overwrite)
     check_val_subset(cfg)
     cfg = with_absolute_root(cfg)
     if cfg.train.num_threads > 0:
@@ -176,8 +178,31 @@ def check_run_folder(out_dir: str | Path, *, resume: bool, overwrite: bool) -> N
     out = Path(out_dir)
     found = [name for name in RUN_FILES if (out / name).exists()]
     if found and not (resume or overwrite):
-        raise InputError.at("--out", f"{str(out)!r} already holds a run ({', '.join(found)}); pass --resume to "
-                            "continue it, --overwrite to replace it, or choose another --out")
+        raise InputError.at(argument("out"), f"{str(out)!r} already holds a run ({', '.join(found)}); pass "
+                            f"{arg('resume', True)} to continue it, {arg('overwrite', True)} to replace it, or "
+                            f"choose another {arg('out')}")
+
+
+def run_config(config: str | Path | Config | None, out_dir: str | Path, overrides: list[str] = (), *,
+               resume: bool = False, overwrite: bool = False, seed: int | None = None) -> Config:
+    """The config a training run into out_dir uses: `config` (a shipped name, a YAML path or a Config) with
+    `overrides` and `seed`; with `resume`, `config` or else the run's saved one (see resume_config). A folder
+    that holds a run is refused first unless `resume` or `overwrite` (check_run_folder)."""
+    if config is None and not resume:
+        example = ("`seqattnet train --config demo --out runs/x`; `seqattnet demo` is the demo" if on_command_line()
+                   else "seqattnet.train(\"demo\", \"runs/x\")")
+        raise InputError.at(argument("config"), "train needs a config: a shipped name (activitynet, thumos14, demo) "
+                            f"or a YAML path, unless {arg('resume', True)}; e.g. {example}")
+    check_run_folder(out_dir, resume=resume, overwrite=overwrite)
+    given = copy.deepcopy(config) if isinstance(config, Config) else None
+    if given is None and config is not None:
+        given = load_config(config)
+    if resume:
+        return resume_config(out_dir, given, list(overrides))
+    apply_overrides(given, list(overrides))
+    if seed is not None:
+        given.train.seed = seed
+    return given
 
 
 def with_absolute_root(cfg: Config) -> Config:
@@ -190,26 +215,28 @@ def with_absolute_root(cfg: Config) -> Config:
 def check_val_subset(cfg: Config) -> None:
     if cfg.data.val_subset.lower() in TEST_SUBSETS:
         raise InputError.at("data.val_subset", f"{cfg.data.val_subset!r} is the test subset, which must never pick "
-                            "a checkpoint; set --set data.val_subset=validation and evaluate the test subset "
-                            "afterwards with `seqattnet evaluate --split`")
+                            f"a checkpoint; set {arg('overrides', ('data.val_subset', 'validation'))} and "
+                            "evaluate the test subset afterwards with `seqattnet evaluate --split`")
 
 
 def resume_config(out_dir: str | Path, given: Config | None, overrides: list[str]) -> Config:
-    """The config to resume out_dir with: `given` (from --config) or the saved one, plus `overrides`.
+    """The config to resume out_dir with: `given` (a config the caller names) or the saved one, plus `overrides`.
 
     Refuses when there is no out_dir/last.pt or when the result would build a different model.
     """
     path = Path(out_dir) / "last.pt"
     if not path.exists():
-        raise InputError.at(path, "no checkpoint to resume from; train without --resume to start this run")
+        raise InputError.at(path, f"no checkpoint to resume from; train without {arg('resume', True)} to start "
+                            "this run")
     saved = config_from_dict(read_checkpoint(path)["config"], str(path))
     cfg = given if given is not None else copy.deepcopy(saved)
     apply_overrides(cfg, overrides)
     changed = [f"model.{k}: {v!r} -> {getattr(cfg.model, k)!r}" for k, v in vars(saved.model).items()
                if getattr(cfg.model, k) != v]
     if changed:
-        raise InputError.at("--resume", f"the run's model would change ({', '.join(changed)}); resume without "
-                            "those --config/--set values, or train into a new --out")
+        raise InputError.at(argument("resume"), f"the run's model would change ({', '.join(changed)}); resume "
+                            f"without those {arg('config')}/{arg('overrides')} values, or train into a new "
+                            f"{arg('out')}")
     return cfg
 
 
@@ -220,7 +247,7 @@ def _restore(run: _Run) -> int:
     if list(state["classes"]) != list(run.classes):
         raise InputError.at(path, f"the checkpoint's class list differs from the dataset's "
                             f"({first_difference(list(state['classes']), run.classes)}); resume with the run's data, "
-                            "or train into a new --out")
+                            f"or train into a new {arg('out')}")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -245,7 +272,7 @@ def _keep_best(run: _Run, report: EvaluationReport, epoch: int) -> None:
 def _non_finite_message(error: NonFiniteLoss, last: Path) -> str:
     kept = f"kept the last good checkpoint {last}" if last.exists() else "no checkpoint was written"
     return (f"{error}; training stopped and {kept}; lower train.lr or set train.grad_clip "
-            "(then --resume, or train into a new --out)")
+            f"(then {arg('resume', True)}, or train into a new {arg('out')})")
 
 
 def _tensorboard(out: Path):
