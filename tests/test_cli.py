@@ -121,3 +121,17 @@ def test_config_show_prints_the_resolved_config(tmp_path, capsys):
         ("proposal", 5, str(tmp_path / "data"))
     assert main(["config", "show", "nosuch"]) == 2
     assert "nosuch: no such config file; shipped configs: activitynet, activitynet-paper" in capsys.readouterr().err
+
+
+def test_the_demo_time_is_the_same_everywhere():
+    """The README's measured CPU time of `make demo`, rounded, is what the help, the description and
+    demo.yaml say."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    minutes, seconds = map(int, re.search(r"\((\d+) min (\d+) s of CPU time\)", readme).groups())
+    said = f"about {round(minutes + seconds / 60)} min of CPU time"
+    yaml_text = (ROOT / "src" / "seqattnet" / "configs" / "demo.yaml").read_text(encoding="utf-8")
+    places = {"README's make demo": re.search(r"make demo .*", readme).group(0),
+              "seqattnet --help": " ".join(PARSER.format_help().split()),
+              "demo.yaml": " ".join(line.lstrip("# ") for line in yaml_text.splitlines() if line.startswith("#"))}
+    assert {name: said in text for name, text in places.items()} == dict.fromkeys(places, True), said
+    assert places["seqattnet --help"].count(said) == 2  # the description and the demo command's line

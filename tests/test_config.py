@@ -13,6 +13,7 @@ import yaml
 from config_layouts import old_config_layout
 from seqattnet.config import (CONFIG_DIR, LIMITS, SECTIONS, Config, InputError, Limit, apply_overrides, check_together,
                               config_from_dict, load_config, shipped_configs, to_dict)
+from seqattnet.errors import command_line
 
 
 def _fields():
@@ -68,7 +69,10 @@ def test_shipped_configs_and_defaults_pass(name):
 def test_overrides_are_checked(item, message):
     with pytest.raises(InputError) as info:
         load_config("activitynet", [item])
-    assert str(info.value).startswith("--set: ") and message in str(info.value)
+    assert str(info.value).startswith("overrides: ") and message in str(info.value)  # as Python calls it
+    with command_line(), pytest.raises(InputError) as info:
+        load_config("activitynet", [item])
+    assert str(info.value).startswith("--set: ") and message in str(info.value)  # as the command line calls it
 
 
 def test_cross_field_rules_see_all_overrides_first():
@@ -131,7 +135,7 @@ def test_a_text_value_is_taken_as_typed():
     cfg = load_config("demo", ["data.file_pattern={video_id}.npy", "data.root=2024", "data.features=1.50"])
     assert (cfg.data.file_pattern, cfg.data.root, cfg.data.features) == ("{video_id}.npy", "2024", "1.50")
     assert load_config("demo", ["data.file_pattern='v_{video_id}.npy'"]).data.file_pattern == "v_{video_id}.npy"
-    with pytest.raises(InputError, match=r"^--set: 'train\.epochs' must be int, got '\{3'$"):
+    with pytest.raises(InputError, match=r"^overrides: 'train\.epochs' must be int, got '\{3'$"):
         load_config("demo", ["train.epochs={3"])
 
 

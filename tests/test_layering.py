@@ -16,9 +16,10 @@ PACKAGE = "seqattnet"
 ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 # Each top-level module or package of seqattnet and its stage: a component imports only from its own stage
-# or below. Stage 0 holds the plain pieces every stage may use.
+# or below. Stage 0 holds the plain pieces every stage may use (the version among them); the package's
+# __init__ offers the Python API (api.py) and so sits above everything else.
 STAGES = {
-    "__init__": 0, "config": 0, "config_files": 0, "config_sections": 0, "errors": 0, "structures": 0, "files": 0, "ops": 0,
+    "version": 0, "config": 0, "config_files": 0, "config_sections": 0, "errors": 0, "structures": 0, "files": 0, "ops": 0,
     "devices": 0,
     "data": 1,
     "labels": 2, "model": 2, "losses": 2,
@@ -26,8 +27,9 @@ STAGES = {
     "evaluation": 4, "plot": 4,
     "engine": 5,
     "video": 6, "report": 6, "export": 6, "benchmark": 6,
-    "pipeline": 7,
+    "pipeline": 7, "api": 7,  # detect's composition; the Python API (load, Detector, Results, train)
     "cli": 8, "commands": 8,  # the parser and main; the subcommands it is built from
+    "__init__": 9,  # `seqattnet.load` and `seqattnet.train`, from api.py on first use
     "testing": 9,  # slow references for the tests and benchmarks: nothing in the package imports them
 }
 FORBIDDEN = {  # imports that the stage order alone would allow
@@ -223,6 +225,8 @@ def test_each_rule_reports_what_breaks_it(graph, argv, message):
     ("seqattnet.evaluation.results", "seqattnet.data.features"),  # through it, torch
     ("seqattnet.model.seqattnet", "seqattnet.losses"),
     ("seqattnet.engine.run", "seqattnet.pipeline"),
+    ("seqattnet.engine.checkpoint", "seqattnet.__version__"),  # the version lives in version.py
+    ("seqattnet.engine.run", "seqattnet.api"),  # the API calls the engine, not the reverse
 ])
 def test_an_import_against_the_flow_added_to_the_package_fails(importer, imported):
     graph, argv = package_graph()

@@ -11,7 +11,7 @@ import re
 import sys
 
 from .commands import configs, inference, results, training
-from .errors import InputError, plain
+from .errors import InputError, command_line, plain
 from .files import describe_os_error
 
 
@@ -51,11 +51,11 @@ class _Parser(argparse.ArgumentParser):
 DESCRIPTION = """Temporal action localization with SeqAttNet: train on per-video features (ActivityNet,
 THUMOS14 or your own), evaluate with the official ActivityNet mAP and AR@AN, detect actions in feature
 files or straight from video files, and export the model. `seqattnet demo` runs the whole pipeline on
-a built-in dataset in a few minutes; `seqattnet COMMAND --help` describes each command."""
+a built-in dataset in about 13 min of CPU time; `seqattnet COMMAND --help` describes each command."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     parser = _Parser(prog="seqattnet", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"seqattnet {__version__}")
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        args.run(args)
+        with command_line():  # messages name --flags, not the Python arguments behind them
+            args.run(args)
     except Exception as e:
         code = _error_code(e)
         if args.debug or code is None:

@@ -23,7 +23,7 @@ import yaml
 from .config_files import CONFIG_DIR, config_chain, shipped_configs
 from .config_sections import (Config, DataConfig, EvaluationConfig, InferenceConfig, LabelConfig, LossConfig,
                               ModelConfig, SyntheticConfig, TrainConfig, WindowConfig)
-from .errors import InputError, quoted
+from .errors import InputError, argument, quoted
 from .files import write_text_atomic
 
 __all__ = ["CONFIG_DIR", "LIMITS", "MOVED_KEYS", "SECTIONS", "Config", "DataConfig", "EvaluationConfig",
@@ -281,31 +281,32 @@ def apply_overrides(cfg: Config, items: list[str], *, sections: tuple[str, ...] 
         key = migrate_key(item.split("=", 1)[0].strip())
         section = key.split(".")[0]
         if sections is not None and section in SECTIONS and section not in sections:
-            raise InputError.at("--set", f"{key!r} cannot be changed here: {why}")
+            raise InputError.at(argument("overrides"), f"{key!r} cannot be changed here: {why}")
         apply_override(cfg, item)
     if items:
-        check_together(cfg, "--set")
+        check_together(cfg, argument("overrides"))
 
 
 def apply_override(cfg: Config, item: str) -> None:
     """`section.key=value`, e.g. `train.epochs=3`, checked against the dataclass field's type and limits."""
     if "=" not in item:
-        raise InputError.at("--set", f"expected key=value, got {quoted(item)}")
+        raise InputError.at(argument("overrides"), f"expected key=value, got {quoted(item)}")
     key, value = item.split("=", 1)
     key = migrate_key(key.strip())
     parts = key.split(".")
     if parts[0] not in SECTIONS:
-        raise InputError.at("--set", _unknown(key, SECTIONS, "", parts[0]).replace("expected one of", "sections:"))
+        raise InputError.at(argument("overrides"),
+                            _unknown(key, SECTIONS, "", parts[0]).replace("expected one of", "sections:"))
     target: Any = getattr(cfg, parts[0])
     if len(parts) == 1:
-        raise InputError.at("--set", f"{key!r} is a section; set one of its keys, e.g. "
+        raise InputError.at(argument("overrides"), f"{key!r} is a section; set one of its keys, e.g. "
                             f"{key}.{dataclasses.fields(target)[0].name}=...")
     names = [f.name for f in dataclasses.fields(target)]
     if len(parts) > 2 or parts[1] not in names:
-        raise InputError.at("--set", _unknown(key, names, parts[0] + ".", parts[1]))
+        raise InputError.at(argument("overrides"), _unknown(key, names, parts[0] + ".", parts[1]))
     name = parts[1]
     hint = typing.get_type_hints(type(target))[name]
-    setattr(target, name, _coerce(_parse_value(value, hint), hint, "--set", key))
+    setattr(target, name, _coerce(_parse_value(value, hint), hint, argument("overrides"), key))
 
 
 def _parse_value(value: str, hint: Any) -> Any:

@@ -1,7 +1,13 @@
-"""One error type for bad input, so the command line can print it as one line without a traceback."""
+"""One error type for bad input, so the command line can print it as one line without a traceback; and how
+messages spell the arguments of whoever called (the command line or Python)."""
+
+from __future__ import annotations
 
 import pickle
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 
 class InputError(ValueError):
@@ -62,3 +68,44 @@ def unpickling_refused(error: BaseException) -> str | None:
     if not isinstance(error, pickle.UnpicklingError) or found is None:
         return None
     return found.group(1) or found.group(2)
+
+
+# Messages name the caller's own arguments: `--fps` on the command line, `fps=` from Python. The CLI's main
+# sets this for the command it runs; a Python caller (seqattnet.load, seqattnet.train) never does.
+_COMMAND_LINE: ContextVar[bool] = ContextVar("seqattnet_command_line", default=False)
+_FLAGS = {"overrides": "--set"}  # Python arguments whose flag is not `--` + their name
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """Inside this block, `arg` and `argument` spell arguments as command-line flags."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def on_command_line() -> bool:
+    return _COMMAND_LINE.get()
+
+
+def argument(name: str) -> str:
+    """An argument as the place a message is about (`InputError.at(argument("out"), ...)`): `--out` on the
+    command line, `out` from Python."""
+    return _FLAGS.get(name, "--" + name.replace("_", "-")) if on_command_line() else name
+
+
+def arg(name: str, value: object = None) -> str:
+    """An argument as the caller wrote it, by its Python name: `arg("fps")` is `--fps` on the command line and
+    `fps=` from Python; `arg("resume", True)` is `--resume` / `resume=True`; an override, a (key, value)
+    pair, `arg("overrides", ("data.fps", 25))` is `--set data.fps=25` / `overrides={'data.fps': 25}`."""
+    pair = name == "overrides" and isinstance(value, tuple)
+    if on_command_line():
+        flag = argument(name)
+        if pair:
+            return f"{flag} {value[0]}={value[1]}"
+        return flag if value is None or value is True else f"{flag} {value}"
+    if pair:
+        return f"{name}={{{value[0]!r}: {value[1]!r}}}"
+    return f"{name}=" if value is None else f"{name}={value!r}"

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import __version__
+from .version import __version__
 from .config import Config, InferenceConfig
 from .engine.checkpoint import load_model
 from .errors import InputError

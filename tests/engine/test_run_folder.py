@@ -92,8 +92,8 @@ def test_python_train_refuses_an_existing_run_naming_its_own_arguments(data):
     with pytest.raises(InputError) as refused:
         fit.train(cfg, run, progress=False)
     message = str(refused.value)
-    assert message.startswith(f"out_dir: {str(run)!r} already holds a run (last.pt, metrics.json); pass resume=True")
-    assert "overwrite=True to replace it" in message and "--" not in message
+    assert message.startswith(f"out: {str(run)!r} already holds a run (last.pt, metrics.json); pass resume=True")
+    assert "overwrite=True to replace it, or choose another out=" in message and "--" not in message
     assert {name: (run / name).read_bytes() for name in before} == before  # nothing replaced, nothing appended
     with pytest.raises(InputError, match=r"last.pt: no checkpoint to resume from; train without resume=True"):
         fit.train(cfg, data / "nothing", progress=False, resume=True)
@@ -103,6 +103,21 @@ def test_python_train_refuses_an_existing_run_naming_its_own_arguments(data):
     assert (again / "train.log").read_text().count("training on 24 videos") == 1  # replaced, not appended
     fit.train(cfg, again, progress=False, resume=True)  # already at train.epochs: evaluates again
     assert (again / "train.log").read_text().count("resumed from") == 1
+
+
+def test_ctrl_c_from_python_names_the_python_call_that_resumes(data, tmp_path, monkeypatch):
+    import seqattnet
+
+    out = tmp_path / "python"
+    _interrupt_at(monkeypatch, 2)
+    overrides = dict(item.split("=", 1) for item in [f"data.root={data / 'data'}", *TINY, "train.epochs=3"])
+    with pytest.raises(fit.Interrupted) as stopped:
+        seqattnet.train("demo", out, overrides, progress=False)
+    call = f"seqattnet.train(None, {str(out)!r}, resume=True)"
+    assert str(stopped.value) == f"training stopped in epoch 2 of 3; {out / 'last.pt'} holds epoch 1: resume with `{call}`"
+    monkeypatch.undo()
+    eval(call, {"seqattnet": seqattnet})  # the exact call it gave
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 3
 
 
 def test_a_second_writer_is_refused_while_the_first_finishes(data, tmp_path, monkeypatch, capsys):
@@ -152,8 +167,8 @@ def test_the_lock_refuses_a_writer_that_passed_the_first_check(tmp_path):
     from seqattnet.engine.run_folder import run_lock
 
     with exclusive_lock(tmp_path / ".lock"):
-        with pytest.raises(InputError, match=rf"^out_dir: {re.escape(repr(str(tmp_path)))} is being written by "
-                                             rf"another training run \(process {os.getpid()}, .*choose another out_dir$"):
+        with pytest.raises(InputError, match=rf"^out: {re.escape(repr(str(tmp_path)))} is being written by "
+                                             rf"another training run \(process {os.getpid()}, .*choose another out=$"):
             with run_lock(tmp_path):
                 pass
     with run_lock(tmp_path):

@@ -16,10 +16,12 @@ def add_predict(sub) -> None:
                    help="a feature file (.npy, .npz, .pt, .csv), a folder of them, or an HDF5 file of many videos")
     p.add_argument("--fps", type=positive_float, default=None,
                    help="frames per second of the videos (default: the feature file's metadata, the annotations, "
-                        "else the config's data.fps; refused when none has it)")
+                        "the config's data.fps, else the checkpoint's own annotations when they list the video; "
+                        "refused when none has it)")
     p.add_argument("--annotations", default=None,
                    help="ActivityNet/THUMOS JSON or BMN video_info_new.csv giving each video's duration and fps "
-                        "(default: none; required for features rescaled to T rows, data.rescaled)")
+                        "(default: none: a video without fps, or any video of features rescaled to T rows, "
+                        "data.rescaled, is timed by the checkpoint's own annotations when they list it)")
     p.add_argument("--out", default="results.json", help="result JSON (ActivityNet format, seconds)")
     p.add_argument("--plot", default=None, metavar="DIR", help="write one timeline PNG per video here (default: none)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
@@ -30,20 +32,19 @@ def add_predict(sub) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> None:
-    from ..engine.run import feature_inputs, plot_videos, predict_files
-    from ..evaluation import write_results
-    from ..structures import to_results, video_timing
+    from ..api import Results
+    from ..engine.run import feature_inputs, predict_files
 
     check_out(args.out, overwrite=args.overwrite)
     plots = [] if args.overwrite or not args.plot else [f"{i}.png" for _, _, i in feature_inputs(args.features)]
     check_out(args.plot, folder=True, option="--plot", overwrite=args.overwrite, outputs=plots)
-    detections, classes = predict_files(args.checkpoint, args.features, fps=args.fps, device=args.device,
-                                        annotations=args.annotations, overrides=args.set, progress=not args.quiet)
-    write_results(args.out, to_results(detections, classes), videos=video_timing(detections))
-    print(f"{counted(sum(len(d.scores) for d in detections), 'detection')} in {counted(len(detections), 'video')} "
+    results = Results(*predict_files(args.checkpoint, args.features, fps=args.fps, device=args.device,
+                                     annotations=args.annotations, overrides=args.set, progress=not args.quiet))
+    results.to_json(args.out)
+    print(f"{counted(sum(len(d.scores) for d in results), 'detection')} in {counted(len(results), 'video')} "
           f"-> {args.out}")
     if args.plot:
-        paths = plot_videos(detections, classes, args.plot)
+        paths = results.plot(args.plot)
         print(f"{len(paths)} timeline plots -> {args.plot}")
 
 

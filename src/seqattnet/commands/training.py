@@ -6,12 +6,12 @@ import argparse
 import sys
 
 from ..errors import InputError, counted
-from .options import (CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, config_args, config_from_args, config_names,
-                      overwrite_arg, positive_float, positive_int, within_limits)
+from .options import (CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, config_args, config_from_args, overwrite_arg,
+                      positive_float, positive_int, within_limits)
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="generate the built-in dataset, train, evaluate and plot (about 5 min on 2 CPU cores)")
+    p = sub.add_parser("demo", help="generate the built-in dataset, train, evaluate and plot (about 13 min of CPU time; README)")
     p.add_argument("--out", default="runs/demo", help="run folder (the dataset goes to OUT/data)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a demo config value")
     p.add_argument("--overwrite", action="store_true", help="train again into an --out that holds a run (its data is kept)")
@@ -53,31 +53,20 @@ def add_train(sub) -> None:
 def _check_run_folder(args: argparse.Namespace) -> None:
     """train's rule for --out, checked before the work (train checks it again while it holds the folder);
     a folder left by a run stopped before its first checkpoint is trained over, saying so."""
-    from ..engine.run_folder import COMMAND_LINE_NAMES, check_run_folder
+    from ..engine.run_folder import check_run_folder
 
-    note = check_run_folder(args.out, resume=getattr(args, "resume", False), overwrite=args.overwrite,
-                            names=COMMAND_LINE_NAMES)
+    note = check_run_folder(args.out, resume=getattr(args, "resume", False), overwrite=args.overwrite)
     if note:
         print(f"seqattnet {args.command}: {note}", file=sys.stderr)
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from ..config import load_config
-    from ..engine.fit import resume_config, train
-    from ..engine.run_folder import COMMAND_LINE_NAMES
+    from ..engine.fit import run_config, train
 
     check_out(args.out, folder=True)
-    if not args.resume and args.config is None:
-        raise InputError.at("--config", f"train needs a config: a {config_names()}, e.g. `seqattnet train "
-                            "--config demo --out runs/x`; `seqattnet demo` is the demo")
-    _check_run_folder(args)
-    if args.resume:
-        given = load_config(args.config) if args.config is not None else None
-        cfg = resume_config(args.out, given, args.set)
-    else:
-        cfg = config_from_args(args)
-    report = train(cfg, args.out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite,
-                   names=COMMAND_LINE_NAMES)
+    cfg = run_config(args.config, args.out, args.set, resume=args.resume, overwrite=args.overwrite, seed=args.seed)
+    _check_run_folder(args)  # refused above already when it holds a run; here for its note
+    report = train(cfg, args.out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite)
     if report is not None:  # None on the processes other than rank 0 under torchrun
         print(report.table())
 

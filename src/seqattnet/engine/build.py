@@ -12,7 +12,7 @@ from ..data.dataset import FeatureSpec, VideoDataset
 from ..data.features import FeatureDimensionError
 from ..data.windows import WindowDataset
 from ..devices import resolve_device  # noqa: F401  (its home is devices.py; importable from here as before)
-from ..errors import InputError, counted
+from ..errors import InputError, arg, counted
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
 
@@ -34,15 +34,20 @@ def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
                                mode=cfg.synthetic.mode, progress=progress)
 
 
+def read_data_annotations(cfg: Config) -> AnnotationSet:
+    """The annotations of data.annotations, with BMN's data.video_info when set."""
+    info = cfg.data.path(cfg.data.video_info) if cfg.data.video_info else None
+    return read_annotations(cfg.data.path(cfg.data.annotations), info)
+
+
 def load_ground_truth(cfg: Config) -> tuple[AnnotationSet, list[str]]:
     """All annotations and the class list (from data.classes, else the annotations' sorted classes)."""
-    info = cfg.data.path(cfg.data.video_info) if cfg.data.video_info else None
-    annotations = read_annotations(cfg.data.path(cfg.data.annotations), info)
+    annotations = read_data_annotations(cfg)
     classes = read_class_names(cfg.data.path(cfg.data.classes)) if cfg.data.classes else annotations.classes
     if len(classes) != cfg.model.num_classes:
         raise InputError.at(cfg.data.classes or cfg.data.annotations,
                             f"{counted(len(classes), 'class')}, but model.num_classes is {cfg.model.num_classes}; "
-                            f"set --set model.num_classes={len(classes)}")
+                            f"set {arg('overrides', ('model.num_classes', len(classes)))}")
     return annotations, classes
 
 
@@ -70,7 +75,7 @@ def build_training_sets(cfg: Config, annotations: AnnotationSet, classes: list[s
         require_segments(train_set, cfg.data.train_subset)
         build_dataset(cfg, cfg.data.val_subset, annotations, classes)
     except FeatureDimensionError as e:
-        raise InputError(f"{e}; set --set model.feature_dim={e.found} if every file has {e.found} "
+        raise InputError(f"{e}; set {arg('overrides', ('model.feature_dim', e.found))} if every file has {e.found} "
                          "(`seqattnet check-data` counts them)") from None
     return train_set
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..config import Config, apply_overrides, config_from_dict, to_dict
 from ..data.dataset import FeatureSpec
-from ..errors import InputError, brief, unpickling_refused
+from ..errors import InputError, arg, brief, unpickling_refused
 from ..files import atomic_write, failed_write
 from ..model import SeqAttNet
 from .build import build_model
@@ -125,15 +125,21 @@ def checkpoint_config(path: str | Path, state: dict, overrides: list[str] = ()) 
     data.root (of runs trained before roots were stored absolute) that does not exist from here is looked
     for from the checkpoint's folder upwards."""
     cfg = config_from_dict(state["config"], str(path))
-    apply_overrides(cfg, list(overrides), sections=CHECKPOINT_SECTIONS,
-                    why="the checkpoint's weights and training fix the model.*, labels.*, loss.* and train.* "
-                        "sections; --set takes inference.* and data.* keys (and evaluation.*, synthetic.*, windows.*)")
+    override_checkpoint_config(cfg, overrides)
     root = Path(cfg.data.root)
     if cfg.data.root and not root.is_absolute() and not root.exists():
         found = next((p / root for p in Path(path).resolve().parents if (p / root).is_dir()), None)
         if found is not None:
             cfg.data.root = str(found)
     return cfg
+
+
+def override_checkpoint_config(cfg: Config, overrides: list[str]) -> None:
+    """`section.key=value` items applied to a checkpoint's config, of CHECKPOINT_SECTIONS only."""
+    apply_overrides(cfg, list(overrides), sections=CHECKPOINT_SECTIONS,
+                    why="the checkpoint's weights and training fix the model.*, labels.*, loss.* and train.* "
+                        f"sections; {arg('overrides')} takes inference.* and data.* keys (and evaluation.*, "
+                        "synthetic.*, windows.*)")
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu",

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from ..config import Config, InferenceConfig
 from ..data.dataset import collate
 from ..devices import resolve_device
-from ..errors import InputError, counted
+from ..errors import InputError, argument, counted
 from ..evaluation import (DetectionMetrics, ProposalMetrics, evaluate_detection, evaluate_proposals,
                           format_detection_table, format_proposal_table)
 from ..evaluation.diagnosis import Diagnosis, diagnose
@@ -131,7 +131,7 @@ def diagnose_evaluation(report: EvaluationReport, cfg: Config) -> Diagnosis:
     """The error diagnosis of an evaluation's detections (the fused ones, as its mAP), at evaluation.protocol.
     Labels without an instance in the subset are dropped, as for the mAP."""
     if report.detection is None or report.truth is None:
-        raise InputError.at("--report", "the evaluated subset has no ground truth to diagnose against")
+        raise InputError.at(argument("report"), "the evaluated subset has no ground truth to diagnose against")
     protocol = cfg.evaluation.protocol
     return diagnose(report.truth, report.results, resolve_tious(protocol), protocol=protocol,
                     ignore_unknown_labels=True)
@@ -141,14 +141,20 @@ def evaluate_checkpoint(checkpoint: str | Path, subset: str | None = None, *, de
                         progress: bool = True, overrides: list[str] = ()) -> tuple[EvaluationReport, Config]:
     """A checkpoint on `subset` (default: its data.val_subset), with inference.* / data.* `overrides`."""
     model, cfg, classes = load_model(checkpoint, resolve_device(device), overrides)
+    return evaluate_loaded(model, cfg, classes, subset, progress=progress, checkpoint=checkpoint), cfg
+
+
+def evaluate_loaded(model: SeqAttNet, cfg: Config, classes: list[str], subset: str | None = None, *,
+                    progress: bool = True, checkpoint: object = "") -> EvaluationReport:
+    """A loaded checkpoint's model (its config and class list) on `subset` of its config's data (default:
+    data.val_subset); refused when that data's class list is not the checkpoint's."""
     ground_truth, gt_classes = load_ground_truth(cfg)
     if gt_classes != classes:
         raise InputError.at(checkpoint, f"the checkpoint's class list differs from the dataset's "
                             f"({first_difference(classes, gt_classes)}); evaluate on the data it was trained "
                             "with (its config's data.annotations and data.classes)")
-    report = evaluate_model(model, cfg, ground_truth, classes, subset or cfg.data.val_subset,
-                            next(model.parameters()).device, progress)
-    return report, cfg
+    return evaluate_model(model, cfg, ground_truth, classes, subset or cfg.data.val_subset,
+                          next(model.parameters()).device, progress)
 
 
 def first_difference(ours: list[str], theirs: list[str]) -> str:

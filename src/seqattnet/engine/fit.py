@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..config import Config, apply_overrides, config_from_dict, save_config
+from ..config import Config, apply_overrides, config_from_dict, load_config, save_config
+from ..config_files import shipped_configs
 from ..data.dataset import collate
 from ..devices import resolve_device
-from ..errors import InputError, counted
+from ..errors import InputError, arg, argument, counted, on_command_line
 from ..evaluation import write_results
 from ..files import write_text_atomic
 from ..model import SeqAttNet
@@ -28,7 +29,7 @@ from .checkpoint import read_checkpoint, restore_rng_states, save_checkpoint
 from .distributed import (DistInfo, cleanup, init_distributed, local_batch_size, main_first, mean_over_processes,
                           wrap_model)
 from .evaluate import EvaluationReport, evaluate_model, first_difference
-from .run_folder import PYTHON_NAMES, FolderRules, Interrupted, Names, interrupted_message, run_lock
+from .run_folder import FolderRules, Interrupted, check_run_folder, interrupted_message, run_lock
 from .train import NonFiniteLoss, TargetCache, train_one_epoch
 
 log = logging.getLogger("seqattnet")
@@ -62,33 +63,33 @@ class _Run:
     scalars: object = None  # a TensorBoard SummaryWriter on rank 0 when tensorboard is installed
     best: float = -1.0  # best validation average mAP so far (train.eval_every > 0)
     saved: int = 0  # the epoch last.pt holds (0: none yet)
-    rules: FolderRules = FolderRules()  # resume or overwrite, and how messages name them
+    rules: FolderRules = FolderRules()  # resume or overwrite
     log: logging.Handler | None = None  # the run's train.log, on rank 0
 
 
-def train(cfg: Config, out_dir: str | Path, *, progress: bool = True, resume: bool = False,
-          overwrite: bool = False, names: Names = PYTHON_NAMES) -> EvaluationReport | None:
-    """Train into out_dir (config.yaml, last.pt, best.pt, train.log, metrics.json, results, tensorboard/).
+def train(cfg: Config, out: str | Path, *, progress: bool = True, resume: bool = False,
+          overwrite: bool = False) -> EvaluationReport | None:
+    """Train into out (config.yaml, last.pt, best.pt, train.log, metrics.json, results, tensorboard/).
 
     A folder that holds a run (a checkpoint or metrics.json) is refused unless `resume` (continue from
-    out_dir/last.pt: weights, optimizer, scheduler, epoch and every RNG state, so on CPU the run ends with
-    the same weights as an uninterrupted one) or `overwrite` (train over it). One process writes a folder at
-    a time (out_dir/.lock). Ctrl-C raises Interrupted, saying which epoch last.pt holds and how to resume.
-    A non-finite loss raises NonFiniteLoss and leaves the last good last.pt in place. `names`: how messages
-    name out_dir, resume and overwrite (Python keywords; the command line passes its flags). Under torchrun
-    every process calls this (engine/distributed.py); rank 0 evaluates, writes and returns the report, the
-    others return None.
+    out/last.pt: weights, optimizer, scheduler, epoch and every RNG state, so on CPU the run ends with the
+    same weights as an uninterrupted one) or `overwrite` (train over it). One process writes a folder at a
+    time (out/.lock). Ctrl-C raises Interrupted, saying which epoch last.pt holds and how to resume. A
+    non-finite loss raises NonFiniteLoss and leaves the last good last.pt in place. Messages name `out`,
+    `resume` and `overwrite` as the caller wrote them (errors.arg: Python keywords, or the command line's
+    flags). Under torchrun every process calls this (engine/distributed.py); rank 0 evaluates, writes and
+    returns the report, the others return None.
     """
     check_val_subset(cfg)
-    rules = FolderRules(resume, overwrite, names)
-    rules.check(Path(out_dir))  # before any work
+    rules = FolderRules(resume, overwrite)
+    rules.check(Path(out))  # before any work
     cfg = with_absolute_root(cfg)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     generator = seed_everything(cfg.train.seed)
     info, device = init_distributed(resolve_device(cfg.train.device, "train.device"))
     try:
-        return _fit(cfg, Path(out_dir), info, device, generator, progress and info.is_main, rules)
+        return _fit(cfg, Path(out), info, device, generator, progress and info.is_main, rules)
     finally:
         cleanup(info)
 
@@ -105,7 +106,7 @@ def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator
     run = _Run(cfg, out, info, device, ground_truth, classes, model, optimizer, scheduler, generator, progress,
                rules=rules)
     # only now, after the input checks above, so bad input leaves no output folder behind; rank 0 writes
-    with run_lock(out, rules.names) if info.is_main else contextlib.nullcontext(), _run_log(run):
+    with run_lock(out) if info.is_main else contextlib.nullcontext(), _run_log(run):
         note = rules.check(out, locked=True) if info.is_main else None  # again: another run may have ended since
         run.saved = done = _restore(run) if rules.resume else 0
         if info.is_main:
@@ -127,7 +128,7 @@ def _epochs(run: _Run, trained: torch.nn.Module, loader: DataLoader, sampler, do
         epoch = run.cfg.train.epochs + 1
         return _finish(run) if run.info.is_main else None
     except KeyboardInterrupt:
-        message = interrupted_message(run.out, epoch, run.cfg.train.epochs, run.saved, run.rules.names)
+        message = interrupted_message(run.out, epoch, run.cfg.train.epochs, run.saved)
         log.warning("%s", message)
         raise Interrupted(message) from None
     except Exception as e:  # the log says why the run stopped; the caller reports it
@@ -209,6 +210,28 @@ def describe_items(dataset) -> str:
     return f"{counted(len(windows), 'window')} of {counted(len({w.video_id for w in windows}), 'video')}"
 
 
+def run_config(config: str | Path | Config | None, out: str | Path, overrides: list[str] = (), *,
+               resume: bool = False, overwrite: bool = False, seed: int | None = None) -> Config:
+    """The config a training run into `out` uses: `config` (a shipped name, a YAML path or a Config) with
+    `overrides` and `seed`; with `resume`, `config` or else the run's saved one (see resume_config). A folder
+    that holds a run is refused first unless `resume` or `overwrite` (run_folder.check_run_folder)."""
+    if config is None and not resume:
+        example = ("`seqattnet train --config demo --out runs/x`; `seqattnet demo` is the demo" if on_command_line()
+                   else "seqattnet.train(\"demo\", \"runs/x\")")
+        raise InputError.at(argument("config"), f"train needs a config: a shipped name ({', '.join(shipped_configs())}) "
+                            f"or a YAML path, unless {arg('resume', True)}; e.g. {example}")
+    check_run_folder(out, resume=resume, overwrite=overwrite)
+    given = copy.deepcopy(config) if isinstance(config, Config) else None
+    if given is None and config is not None:
+        given = load_config(config)
+    if resume:
+        return resume_config(out, given, list(overrides))
+    apply_overrides(given, list(overrides))
+    if seed is not None:
+        given.train.seed = seed
+    return given
+
+
 def with_absolute_root(cfg: Config) -> Config:
     """A copy of `cfg` with data.root absolute, so that the run's checkpoints evaluate from any folder."""
     cfg = copy.deepcopy(cfg)
@@ -219,26 +242,28 @@ def with_absolute_root(cfg: Config) -> Config:
 def check_val_subset(cfg: Config) -> None:
     if cfg.data.val_subset.lower() in TEST_SUBSETS:
         raise InputError.at("data.val_subset", f"{cfg.data.val_subset!r} is the test subset, which must never pick "
-                            "a checkpoint; set --set data.val_subset=validation and evaluate the test subset "
-                            "afterwards with `seqattnet evaluate --split`")
+                            f"a checkpoint; set {arg('overrides', ('data.val_subset', 'validation'))} and "
+                            "evaluate the test subset afterwards with `seqattnet evaluate --split`")
 
 
 def resume_config(out_dir: str | Path, given: Config | None, overrides: list[str]) -> Config:
-    """The config to resume out_dir with: `given` (from --config) or the saved one, plus `overrides`.
+    """The config to resume out_dir with: `given` (a config the caller names) or the saved one, plus `overrides`.
 
     Refuses when there is no out_dir/last.pt or when the result would build a different model.
     """
     path = Path(out_dir) / "last.pt"
     if not path.exists():
-        raise InputError.at(path, "no checkpoint to resume from; train without --resume to start this run")
+        raise InputError.at(path, f"no checkpoint to resume from; train without {arg('resume', True)} to start "
+                            "this run")
     saved = config_from_dict(read_checkpoint(path)["config"], str(path))
     cfg = given if given is not None else copy.deepcopy(saved)
     apply_overrides(cfg, overrides)
     changed = [f"model.{k}: {v!r} -> {getattr(cfg.model, k)!r}" for k, v in vars(saved.model).items()
                if getattr(cfg.model, k) != v]
     if changed:
-        raise InputError.at("--resume", f"the run's model would change ({', '.join(changed)}); resume without "
-                            "those --config/--set values, or train into a new --out")
+        raise InputError.at(argument("resume"), f"the run's model would change ({', '.join(changed)}); resume "
+                            f"without those {arg('config')}/{arg('overrides')} values, or train into a new "
+                            f"{arg('out')}")
     return cfg
 
 
@@ -249,7 +274,7 @@ def _restore(run: _Run) -> int:
     if list(state["classes"]) != list(run.classes):
         raise InputError.at(path, f"the checkpoint's class list differs from the dataset's "
                             f"({first_difference(list(state['classes']), run.classes)}); resume with the run's data, "
-                            "or train into a new --out")
+                            f"or train into a new {arg('out')}")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -274,7 +299,7 @@ def _keep_best(run: _Run, report: EvaluationReport, epoch: int) -> None:
 def _non_finite_message(error: NonFiniteLoss, last: Path) -> str:
     kept = f"kept the last good checkpoint {last}" if last.exists() else "no checkpoint was written"
     return (f"{error}; training stopped and {kept}; lower train.lr or set train.grad_clip "
-            "(then --resume, or train into a new --out)")
+            f"(then {arg('resume', True)}, or train into a new {arg('out')})")
 
 
 def _tensorboard(out: Path):

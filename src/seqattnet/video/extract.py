@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..data.features import num_snippets, write_feature_file
 from ..devices import resolve_device
 from ..errors import InputError
