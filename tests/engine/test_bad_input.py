@@ -309,6 +309,9 @@ CASES = [
      ["duration0.json", "video 'v1'", "field 'duration'"]),
     # options get the checks that configs get, and are refused, not capped
     ("train --seed -1", lambda e: _train(e, "--seed", "-1"), ["--seed", "must be in [0, 4294967295] (as train.seed), got '-1'"]),
+    ("train --seed not a number", lambda e: _train(e, "--seed", "1.5"), ["--seed", "expected a whole number, got '1.5'"]),
+    ("bench --repeats not a number", lambda e: ["bench", "--repeats", "x" * 100],
+     ["--repeats", "expected a whole number, got 'xxxxxxxx", "(102 characters)"]),
     ("predict --fps inf", lambda e: _predict(e, "one", "--fps", "inf"), ["--fps", "must be > 0 and finite, got 'inf'"]),
     ("check-data --duration-tolerance inf", lambda e: _check_data(e, "--duration-tolerance", "inf"),
      ["--duration-tolerance", "finite"]),

@@ -95,10 +95,7 @@ def within_limits(key: str) -> Callable[[str], int]:
     from ..config import LIMITS
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {quoted(text)}") from None
+        value = _whole_number(text)
         if not LIMITS[key].allows(value):
             raise argparse.ArgumentTypeError(f"must be {LIMITS[key]} (as {key}), got {quoted(text)}")
         return value
@@ -107,13 +104,18 @@ def within_limits(key: str) -> Callable[[str], int]:
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {quoted(text)}") from None
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {quoted(text)}")
     return value
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {quoted(text)}") from None
+
 
 CHECKPOINT_HELP = "a last.pt or best.pt written by `seqattnet train`"
 
