@@ -10,8 +10,8 @@ parameters. So a variant's error head is trained alone on the shipped default's 
 and class head, the same epochs, lr, batch size and data order), which is close to what training the variant
 from scratch would give, less the run-to-run noise of the other parts; it is compared with the shipped
 error head retrained alone the same way (HEAD_REFERENCE), so the difference is the change's alone.
-A change of the whole training (RETRAINED) is removed by a run of its own. Last, the accuracy-per-parameter
-curve: the shipped default with the proposal stage at 1, 1/2 and 1/4 of the demo's widths (SIZES).
+A change of the whole training (RETRAINED) is removed by a run of its own. The cheap proposal stage (COST) is
+compared with the former one by a run of its own. Last, the accuracy-per-parameter curve: the shipped default with the proposal stage at 1, 1/2 and 1/4 of the demo's widths (SIZES).
 
     python benchmarks/ablation.py [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
                                   [--parts core,removals,sizes] [--reuse] [--set key=value ...] [--json]
@@ -55,6 +55,9 @@ HEAD_REFERENCE = "shipped default, error head retrained alone"  # what each HEAD
 RETRAINED = {  # kept changes of the whole training, each removed alone: a run of its own
     "- longer training (6 epochs, constant lr)": ["train.epochs=6", "train.lr_step=0"],
 }
+COST = {  # the proposal stage's cost (docs/model.md, "The proposal stage's cost"): the shipped stage against the former
+    "- cheap proposal stage (32 samples, full 3x3)": ["model.num_samples=32", "model.map_conv=full"],
+}
 SIZES = {  # proposal-stage widths (base, BM, map channels): the demo's, half, quarter
     "proposal stage x1": [],
     "proposal stage x1/2": ["model.base_channels=64", "model.bm_channels=128", "model.map_channels=32"],
@@ -69,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/ablation", help="runs and datasets go here")
     parser.add_argument("--parts", default="core,removals,sizes",
                         help="core: the paper model and the shipped default, with and without refinement; "
-                             "removals: each kept change removed alone; sizes: the proposal-stage size curve")
+                             "removals: each kept change removed alone; cost: the shipped default (with and without "
+                             "refinement) against the former proposal stage; sizes: the proposal-stage size curve")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the finished runs in OUT whose config is unchanged (scored again)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -108,6 +112,12 @@ def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[
             scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
         scores.setdefault("shipped default", default)  # what each RETRAINED removal is compared with
         for name, extra in RETRAINED.items():
+            scores[name] = trained(folder, name, data + extra + overrides, reuse)
+    if "cost" in parts:
+        scores["shipped default"] = default
+        scores.setdefault("shipped default, refinement off",
+                          trained(folder, "shipped default", data + overrides, True, "inference.refine=false"))
+        for name, extra in COST.items():
             scores[name] = trained(folder, name, data + extra + overrides, reuse)
     if "sizes" in parts:
         for name, extra in SIZES.items():
@@ -221,7 +231,7 @@ def print_checks(mode: str, results: dict[str, list[dict]]) -> None:
     pairs = [("refinement gain (same weights)", "shipped default", "shipped default, refinement off"),
              ("shipped default - paper model", "shipped default", "paper model")]
     pairs += [(name, name, HEAD_REFERENCE) for name in HEAD_ONLY]
-    pairs += [(name, name, "shipped default") for name in RETRAINED]
+    pairs += [(name, name, "shipped default") for name in [*RETRAINED, *COST]]
     for label, a, b in pairs:
         if a not in results or b not in results:
             continue

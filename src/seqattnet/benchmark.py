@@ -1,52 +1,63 @@
-"""Speed, memory and FLOPs of SeqAttNet: the fast path against BMN's dense reference, measured in one run.
+"""Speed, memory and FLOPs of a SeqAttNet config, measured in one run against two references.
 
-Each measurement runs in a fresh subprocess so that its peak memory is its own. CPU memory is the
-process's peak resident set (`ru_maxrss`, interpreter and torch included); CUDA memory is
-`torch.cuda.max_memory_allocated`. Inputs are random features of the paper's shape with random
-ground truth; weights are random, so the decoding and Soft-NMS work on arbitrary candidates.
+Three paths, each timed for inference and for a training step: the config itself; the config with another
+proposal stage (`Setting.against`, by default the paper's: Table 1's widths, 32 sample points, full 3x3
+convolutions), on the same fast path; and BMN's dense boundary-matching computation of the config (the
+exactness reference of the fast path). Each measurement runs in a fresh subprocess so that its peak memory
+is its own. CPU memory is the process's peak resident set (`ru_maxrss`, interpreter and torch included);
+CUDA memory is `torch.cuda.max_memory_allocated`. Inputs are random features of the config's shape with
+random ground truth; weights are random, so the decoding and Soft-NMS work on arbitrary candidates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-PATHS = {"fast": "auto", "reference": "reference"}
+from .config import Config, load_config
+
+# The paper's proposal stage (Table 1): its widths, 32 boundary-matching sample points, full 3x3 convolutions.
+PAPER_STAGE = ["model.base_channels=256", "model.bm_channels=512", "model.map_channels=128", "model.num_samples=32",
+               "model.map_conv=full"]
+PATHS = ("fast", "against", "reference")  # the config; with the compared stage; BMN's dense BM computation
 
 
 @dataclass
 class Setting:
-    temporal_scale: int = 100  # T
-    feature_dim: int = 400  # F
-    num_classes: int = 200  # Nc
+    config: str = "activitynet"  # shipped config name or YAML path
+    overrides: list[str] = field(default_factory=list)  # --set KEY=VALUE, for every path
+    against: list[str] = field(default_factory=lambda: list(PAPER_STAGE))  # the proposal stage compared with
     batch_size: int = 16
     repeats: int = 3
 
+    def config_of(self, path: str) -> Config:
+        """The config a path measures: the setting's, plus the compared stage or the dense BM computation."""
+        extra = {"fast": [], "against": self.against, "reference": ["model.bm_impl=reference"]}[path]
+        return load_config(self.config, [*self.overrides, *extra])
 
-def _model_and_batch(setting: Setting, bm_impl: str, device: torch.device):
-    from .config import load_config
+
+def _model_and_batch(setting: Setting, path: str, device: torch.device):
     from .data.dataset import Batch
     from .engine.build import build_model
 
-    cfg = load_config("activitynet-paper")  # the paper's model, at the setting's T, F and Nc
+    cfg = setting.config_of(path)
     m = cfg.model
-    m.temporal_scale = m.max_duration = setting.temporal_scale
-    m.feature_dim, m.num_classes, m.bm_impl = setting.feature_dim, setting.num_classes, bm_impl
     g = torch.Generator().manual_seed(0)
     B = setting.batch_size
     starts = torch.rand(B, generator=g) * 0.5
     lengths = 0.1 + 0.4 * torch.rand(B, generator=g)
     segments = [torch.stack([s, s + l])[None] for s, l in zip(starts, lengths)]  # B x (1, 2)
-    labels = [torch.randint(0, setting.num_classes, (1,), generator=g) for _ in range(B)]
+    labels = [torch.randint(0, m.num_classes, (1,), generator=g) for _ in range(B)]
     batch = Batch([f"v{i}" for i in range(B)], torch.full((B,), 120.0, dtype=torch.float64),
-                  torch.randn(B, setting.feature_dim, setting.temporal_scale, generator=g), segments, labels)
+                  torch.randn(B, m.feature_dim, m.temporal_scale, generator=g), segments, labels)
     torch.manual_seed(0)
     return build_model(cfg).to(device), batch.to(device), cfg
 
@@ -62,7 +73,7 @@ def run_one(setting: Setting, path: str, mode: str, device: torch.device) -> dic
     from .engine.inference import detect
     from .engine.train import TargetCache, training_loss
 
-    model, batch, cfg = _model_and_batch(setting, PATHS[path], device)
+    model, batch, cfg = _model_and_batch(setting, path, device)
     if mode == "infer":
         model.eval()
 
@@ -96,13 +107,16 @@ def flops_per_video(setting: Setting, path: str, mode: str) -> float:
     """FLOPs of one video's forward (inference) or forward + backward (training), counted by torch.
 
     torch's counter does not see `embedding_bag`; the fast path's sparse contraction (2 FLOPs per
-    non-zero of the sampling mask per output channel, x3 with the backward) is added by hand.
+    non-zero of the sampling mask per output channel, x3 with the backward) is added by hand. Its
+    weight-gradient count of a grouped convolution is `groups` times too high; `grouped_conv_backward_flop`
+    corrects it.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    one = Setting(setting.temporal_scale, setting.feature_dim, setting.num_classes, batch_size=1)
-    model, batch, cfg = _model_and_batch(one, PATHS[path], torch.device("cpu"))
-    counter = FlopCounterMode(display=False)
+    one = dataclasses.replace(setting, batch_size=1)
+    model, batch, _ = _model_and_batch(one, path, torch.device("cpu"))
+    counter = FlopCounterMode(display=False,
+                              custom_mapping={torch.ops.aten.convolution_backward: grouped_conv_backward_flop})
     with counter:
         maps = model(batch.features)
         if mode == "train":
@@ -111,6 +125,28 @@ def flops_per_video(setting: Setting, path: str, mode: str) -> float:
     bm = model.proposals.boundary_matching
     if bm._impl_for(torch.device("cpu")) == "sparse":
         flops += 2 * bm.gather_index.numel() * bm.weight.shape[0] * (3 if mode == "train" else 1)
+    return flops
+
+
+def grouped_conv_backward_flop(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+                               output_padding, groups, output_mask, out_shape, **kwargs) -> int:
+    """A convolution's backward as torch counts it, with the weight gradient of a grouped one divided by `groups`.
+
+    torch counts the weight gradient as one convolution of all input channels with all gradient channels
+    (C_in x C_out per position), which a grouped convolution does not compute: each of its g groups pairs
+    C_in / g input channels with C_out / g gradient channels, C_in x C_out / g in all.
+    """
+    from torch.utils.flop_counter import conv_flop_count
+
+    def t(shape):
+        return [shape[1], shape[0], *shape[2:]]
+
+    flops = 0
+    if output_mask[0]:  # the input gradient: a transposed convolution of the output gradient with the weight
+        flops += conv_flop_count(grad_out_shape, w_shape, out_shape[0], not transposed)
+    if output_mask[1]:
+        pair = (t(grad_out_shape), t(x_shape)) if transposed else (t(x_shape), t(grad_out_shape))
+        flops += conv_flop_count(*pair, t(out_shape[1])) // groups
     return flops
 
 
@@ -124,45 +160,43 @@ def worker(path: str, mode: str, device: str, setting_json: str) -> None:
 
 
 def measure(setting: Setting, device: str = "cpu", reference_batch: int | None = None) -> dict:
-    """Fast and reference paths, inference and training, each in its own subprocess, and the ratios.
+    """Every path of `PATHS`, inference and training, each in its own subprocess, and the ratios.
 
     reference_batch: batch size for the dense reference (default: the setting's on CUDA, 2 on the
-    CPU, where a batch of 16 needs about 21 GB); times are per video either way.
+    CPU, where a batch of 16 needs about 21 GB at T = 100); times are per video either way.
     """
     rows = {}
-    for path in ("fast", "reference"):
-        batch = setting.batch_size if path == "fast" else (reference_batch or (setting.batch_size if device == "cuda" else 2))
+    for path in PATHS:
+        batch = setting.batch_size if path != "reference" else (reference_batch or (setting.batch_size if device == "cuda" else 2))
         for mode in ("infer", "train"):
-            setting_json = json.dumps({**setting.__dict__, "batch_size": batch})
+            setting_json = json.dumps({**dataclasses.asdict(setting), "batch_size": batch})
             args = [sys.executable, "-c", WORKER.format(path, mode, device, setting_json)]
             done = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy())
             if done.returncode != 0:
                 raise RuntimeError(f"benchmark worker {path} {mode} failed:\n{done.stderr[-2000:]}")
             rows[(path, mode)] = json.loads(done.stdout.strip().splitlines()[-1])
-    fast_i, fast_t = rows[("fast", "infer")], rows[("fast", "train")]
-    ref_i, ref_t = rows[("reference", "infer")], rows[("reference", "train")]
+    model = setting.config_of("fast").model
+    fast, against, reference = (_summary(rows[(p, "infer")], rows[(p, "train")], _params(setting, p)) for p in PATHS)
     return {
         "device": _device_name(device),
-        "setting": setting.__dict__,
-        "infer_ms_per_video": fast_i["ms_per_video"],
-        "train_ms_per_video": fast_t["ms_per_video"],
-        "videos_per_s_infer": 1000 / fast_i["ms_per_video"],
-        "peak_mem_mb": fast_t["peak_mem_mb"],
-        "peak_mem_mb_infer": fast_i["peak_mem_mb"],
-        "flops_per_video_infer": fast_i["flops_per_video"],
-        "flops_per_video_train": fast_t["flops_per_video"],
-        "reference": {"infer_ms_per_video": ref_i["ms_per_video"], "train_ms_per_video": ref_t["ms_per_video"],
-                      "peak_mem_mb": ref_t["peak_mem_mb"], "batch_size": ref_t["batch_size"],
-                      "flops_per_video_infer": ref_i["flops_per_video"], "flops_per_video_train": ref_t["flops_per_video"]},
-        "speedup_infer": ref_i["ms_per_video"] / fast_i["ms_per_video"],
-        "speedup_train": ref_t["ms_per_video"] / fast_t["ms_per_video"],
-        "params": _params(setting),
+        "setting": {**dataclasses.asdict(setting), "temporal_scale": model.temporal_scale,
+                    "feature_dim": model.feature_dim, "num_classes": model.num_classes},
+        **fast,
+        "videos_per_s_infer": 1000 / fast["infer_ms_per_video"],
+        "against": against,
+        "reference": reference,
     }
 
 
-def _params(setting: Setting) -> int:
-    model, _, _ = _model_and_batch(Setting(setting.temporal_scale, setting.feature_dim, setting.num_classes, 1),
-                                   "auto", torch.device("cpu"))
+def _summary(infer: dict, train: dict, params: int) -> dict:
+    return {"infer_ms_per_video": infer["ms_per_video"], "train_ms_per_video": train["ms_per_video"],
+            "peak_mem_mb": train["peak_mem_mb"], "batch_size": train["batch_size"],
+            "flops_per_video_infer": infer["flops_per_video"], "flops_per_video_train": train["flops_per_video"],
+            "params": params}
+
+
+def _params(setting: Setting, path: str = "fast") -> int:
+    model, _, _ = _model_and_batch(dataclasses.replace(setting, batch_size=1), path, torch.device("cpu"))
     return sum(p.numel() for p in model.parameters())
 
 
@@ -172,18 +206,23 @@ def _device_name(device: str) -> str:
     return f"cpu ({os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads)"
 
 
+ROWS = [("inference ms/video", "infer_ms_per_video", ".1f", 1), ("training ms/video", "train_ms_per_video", ".1f", 1),
+        ("peak memory MB", "peak_mem_mb", ".0f", 1), ("GFLOPs/video infer", "flops_per_video_infer", ".2f", 1e9),
+        ("GFLOPs/video train", "flops_per_video_train", ".2f", 1e9), ("parameters", "params", ",.0f", 1)]
+
+
 def format_report(r: dict) -> str:
-    ref = r["reference"]
+    """The three paths side by side; each ratio is the other path's figure over the config's."""
+    s, against, ref = r["setting"], r["against"], r["reference"]
     lines = [
-        f"device: {r['device']}   T={r['setting']['temporal_scale']} F={r['setting']['feature_dim']} "
-        f"Nc={r['setting']['num_classes']} batch={r['setting']['batch_size']} (reference batch {ref['batch_size']})   "
-        f"parameters: {r['params']:,}",
-        f"{'':<22}{'fast':>12}{'reference':>12}{'ratio':>8}",
-        f"{'inference ms/video':<22}{r['infer_ms_per_video']:>12.1f}{ref['infer_ms_per_video']:>12.1f}{r['speedup_infer']:>7.1f}x",
-        f"{'training ms/video':<22}{r['train_ms_per_video']:>12.1f}{ref['train_ms_per_video']:>12.1f}{r['speedup_train']:>7.1f}x",
-        f"{'peak memory MB':<22}{r['peak_mem_mb']:>12.0f}{ref['peak_mem_mb']:>12.0f}",
-        f"{'GFLOPs/video infer':<22}{r['flops_per_video_infer'] / 1e9:>12.2f}{ref['flops_per_video_infer'] / 1e9:>12.2f}",
-        f"{'GFLOPs/video train':<22}{r['flops_per_video_train'] / 1e9:>12.2f}{ref['flops_per_video_train'] / 1e9:>12.2f}",
-        f"inference: {r['videos_per_s_infer']:.1f} videos/s",
+        f"device: {r['device']}",
+        f"config: {' '.join([s['config'], *s['overrides']])}   T={s['temporal_scale']} F={s['feature_dim']} "
+        f"Nc={s['num_classes']} batch={s['batch_size']} (dense reference batch {ref['batch_size']})",
+        f"compared: the config with {' '.join(s['against']) or 'nothing changed'}",
+        f"{'per video':<22}{'config':>12}{'compared':>12}{'ratio':>8}{'dense BM':>12}{'ratio':>8}",
     ]
+    for label, key, fmt, scale in ROWS:
+        a, b, c = r[key] / scale, against[key] / scale, ref[key] / scale
+        lines.append(f"{label:<22}{a:>12{fmt}}{b:>12{fmt}}{b / a:>7.2f}x{c:>12{fmt}}{c / a:>7.2f}x")
+    lines.append(f"inference: {r['videos_per_s_infer']:.1f} videos/s")
     return "\n".join(lines)

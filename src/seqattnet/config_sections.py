@@ -22,6 +22,8 @@ class ModelConfig:
     base_channels: int = 256  # Table 1
     bm_channels: int = 512  # Conv3d output channels, Table 1
     map_channels: int = 128  # Conv2d channels, Table 1
+    map_conv: Literal["full", "separable"] = "full"  # the map head's 3x3 convolutions: full (Table 1) or
+    # separable (depthwise 3x3 + pointwise 1x1; docs/model.md, "The proposal stage's cost")
     num_samples: int = 32  # N, boundary-matching sample points
     samples_per_bin: int = 3  # BMN
     boundary_ratio: float = 0.5  # BM sampling region widened by this x length on each side (BMN)

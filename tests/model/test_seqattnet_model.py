@@ -1,8 +1,10 @@
 import pytest
 import torch
+from torch.nn import functional as nnf
 
 from seqattnet.config import ModelConfig, load_config
 from seqattnet.model import SeqAttNet
+from seqattnet.model.proposal import MapHead
 from seqattnet.model.heads import SequentialHead, TemporalAttention, amass
 
 
@@ -66,10 +68,12 @@ def test_sequential_head_is_equation_1():
     torch.testing.assert_close(head(x, torch.ones(1, 4, dtype=torch.bool))[0], head.content(h))
 
 
+@pytest.mark.parametrize("map_conv", ["full", "separable"])
 @pytest.mark.parametrize("D", [12, 7])
-def test_map_head_on_valid_cells_equals_the_plain_stack(D):
+def test_map_head_on_valid_cells_equals_the_plain_stack(D, map_conv):
     torch.manual_seed(0)
-    gen = SeqAttNet(ModelConfig(8, 12, D, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4)).double().proposals
+    gen = SeqAttNet(ModelConfig(8, 12, D, 3, base_channels=16, bm_channels=8, map_channels=8, num_samples=4,
+                                map_conv=map_conv)).double().proposals
     x = torch.randn(2, 8, 12, dtype=torch.float64)
     base = gen.base(x)
     plain = gen.map_head(gen.boundary_matching(gen.proposal_conv(base)))  # BMN's order: BM grid, then every conv
@@ -77,3 +81,29 @@ def test_map_head_on_valid_cells_equals_the_plain_stack(D):
     fast = gen(x).confidence
     torch.testing.assert_close(fast[:, :, valid], plain[:, :, valid], rtol=1e-12, atol=1e-12)
     assert torch.all(fast[:, :, ~valid] == 0)  # never read: losses and decoding use valid cells only
+
+
+@pytest.mark.parametrize("map_conv", ["full", "separable"])
+def test_map_head_is_the_padded_convolution_stack(map_conv):
+    """MapHead pads itself; the same weights in torch's padded convolutions give the same maps."""
+    torch.manual_seed(0)
+    head = MapHead(6, 4, map_conv).double()
+    grid = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+
+    def padded(conv, h):
+        if map_conv == "full":
+            return nnf.conv2d(h, conv.weight, conv.bias, padding=1)
+        h = nnf.conv2d(h, conv.depthwise.weight, conv.depthwise.bias, padding=1, groups=4)
+        return nnf.conv2d(h, conv.pointwise.weight, conv.pointwise.bias)
+
+    h = torch.relu(nnf.conv2d(grid, head.reduce.weight, head.reduce.bias))
+    h = torch.relu(padded(head.conv_b, torch.relu(padded(head.conv_a, h))))
+    expected = torch.sigmoid(nnf.conv2d(h, head.out.weight, head.out.bias))
+    torch.testing.assert_close(head(grid), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_separable_map_head_costs_a_fraction_of_the_full_one():
+    full, separable = MapHead(16, 128, "full"), MapHead(16, 128, "separable")
+    count = lambda m: sum(p.numel() for p in (*m.conv_a.parameters(), *m.conv_b.parameters()))  # noqa: E731
+    assert count(full) == 2 * (128 * 128 * 9 + 128)
+    assert count(separable) == 2 * (128 * 9 + 128 + 128 * 128 + 128)

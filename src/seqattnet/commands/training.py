@@ -167,12 +167,17 @@ def run_check_data(args: argparse.Namespace) -> None:
 
 
 def add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="speed, memory and FLOPs of the fast path against the dense BMN reference")
+    p = sub.add_parser("bench", help="speed, memory and FLOPs of a config against another proposal stage and the "
+                                     "dense BMN reference")
+    config_args(p, default="activitynet")
+    p.add_argument("--against", action="append", default=None, metavar="KEY=VALUE",
+                   help="the proposal stage to compare with, as overrides of the config (repeatable; default: the "
+                        "paper's: Table 1's widths, 32 sample points, full 3x3 convolutions)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to measure")
     p.add_argument("--batch-size", type=positive_int, default=16, help="videos per forward pass of the fast path")
     p.add_argument("--reference-batch", type=positive_int, default=None,
                    help="batch of the dense reference (default: 2 on the CPU, where 16 needs ~21 GB)")
-    p.add_argument("--repeats", type=positive_int, default=3, help="timed runs per measurement (the median is reported)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed runs per measurement (their mean is reported)")
     p.add_argument("--json", action="store_true", help="last stdout line is one JSON object of the figures")
     p.set_defaults(run=run_bench)
 
@@ -180,13 +185,17 @@ def add_bench(sub) -> None:
 def run_bench(args: argparse.Namespace) -> None:
     import json
 
-    from ..benchmark import Setting, format_report, measure
+    from ..benchmark import PAPER_STAGE, Setting, format_report, measure
 
     if args.device == "cuda":
         from ..devices import resolve_device
 
         resolve_device("cuda")
-    report = measure(Setting(batch_size=args.batch_size, repeats=args.repeats), args.device, args.reference_batch)
+    setting = Setting(args.config, args.set, PAPER_STAGE if args.against is None else args.against,
+                      args.batch_size, args.repeats)
+    for path in ("fast", "against"):  # bad names or values: one line before any subprocess starts
+        setting.config_of(path)
+    report = measure(setting, args.device, args.reference_batch)
     print(format_report(report))
     if args.json:
         print(json.dumps(report))

@@ -18,27 +18,53 @@ class ProposalMaps(NamedTuple):
     confidence: torch.Tensor  # (B, 2, D, T): channel 0 the regression map M_CR, 1 the classification map M_CC
 
 
+class SeparableConv2d(nn.Module):
+    """A 3x3 convolution as a depthwise 3x3 (one kernel per channel) followed by a pointwise 1x1.
+
+    Per cell it costs 9 m + m^2 multiply-adds instead of 9 m^2 (MobileNet's factorisation). Nothing
+    non-linear stands between the two, so it is still one linear 3x3 operator, of rank at most m.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, 3, groups=channels)
+        self.pointwise = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: Tensor[B, m, H, W] -> Tensor[B, m, H - 2, W - 2] (no padding)."""
+        return self.pointwise(self.depthwise(x))
+
+
+def conv3x3(channels: int, kind: str) -> nn.Module:
+    """The map head's unpadded 3x3 convolution: "full" (Table 1) or "separable" (`SeparableConv2d`)."""
+    return SeparableConv2d(channels) if kind == "separable" else nn.Conv2d(channels, channels, 3)
+
+
 class MapHead(nn.Module):
     """The confidence maps' convolutions (Table 1): 1x1, 3x3, 3x3, 1x1 -> sigmoid, each but the last with ReLU.
 
     forward is the plain stack on the whole BM grid (B, bm_channels, D, T) -> (B, 2, D, T); the model runs
-    the same layers on the valid cells only (`ProposalGenerator`).
+    the same layers on the valid cells only (`ProposalGenerator`). `conv`: "full" 3x3 convolutions (the
+    paper's) or "separable" ones (depthwise + pointwise, about 8x cheaper at 128 channels). The 3x3 layers
+    pad nothing themselves: `forward` pads with zeros, as the paper's padded convolutions do.
     """
 
     # state-dict keys of the layers when they were one nn.Sequential (checkpoints written then still load)
     SEQUENTIAL_KEYS = {"0": "reduce", "2": "conv_a", "4": "conv_b", "6": "out"}
 
-    def __init__(self, bm_channels: int, map_channels: int):
+    def __init__(self, bm_channels: int, map_channels: int, conv: str = "full"):
         super().__init__()
         m = map_channels
         self.reduce = nn.Conv2d(bm_channels, m, 1)
-        self.conv_a = nn.Conv2d(m, m, 3, padding=1)
-        self.conv_b = nn.Conv2d(m, m, 3, padding=1)
+        self.conv_a = conv3x3(m, conv)
+        self.conv_b = conv3x3(m, conv)
         self.out = nn.Conv2d(m, 2, 1)
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
         """grid: Tensor[B, bm_channels, D, T] -> Tensor[B, 2, D, T]."""
-        h = torch.relu(self.conv_b(torch.relu(self.conv_a(torch.relu(self.reduce(grid))))))
+        h = torch.relu(self.reduce(grid))
+        h = torch.relu(self.conv_a(F.pad(h, (1, 1, 1, 1))))
+        h = torch.relu(self.conv_b(F.pad(h, (1, 1, 1, 1))))
         return torch.sigmoid(self.out(h))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -69,7 +95,7 @@ class ProposalGenerator(nn.Module):
         self.boundary_matching = BoundaryMatching(c, cfg.bm_channels, cfg.temporal_scale, cfg.max_duration,
                                                   cfg.num_samples, cfg.samples_per_bin, cfg.boundary_ratio,
                                                   impl=cfg.bm_impl)
-        self.map_head = MapHead(cfg.bm_channels, cfg.map_channels)
+        self.map_head = MapHead(cfg.bm_channels, cfg.map_channels, cfg.map_conv)
 
     def forward(self, features: torch.Tensor) -> ProposalMaps:
         """features: Tensor[B, F, T] -> ProposalMaps."""
@@ -102,10 +128,10 @@ class ProposalGenerator(nn.Module):
         step = -(-D // bands)
         for d0 in range(0, D, step):
             d1, s1 = min(D, d0 + step), max(1, min(T, T - d0))
-            h = torch.relu(F.conv2d(padded[:, :, d0:d1 + 4, :s1 + 4], conv_a.weight, conv_a.bias))  # rows d0-1..d1, cols -1..s1
+            h = torch.relu(conv_a(padded[:, :, d0:d1 + 4, :s1 + 4]))  # rows d0-1..d1, cols -1..s1
             rows = torch.arange(d0 - 1, d1 + 1, device=grid.device)[:, None]
             cols = torch.arange(-1, s1 + 1, device=grid.device)[None, :]
             h = h * ((rows >= 0) & (rows < D) & (cols >= 0) & (cols < T))  # outside the grid: the padding of conv_b
-            h = torch.relu(F.conv2d(h, conv_b.weight, conv_b.bias))  # (B, m, d1 - d0, s1)
-            out[:, :, d0:d1, :s1] = torch.sigmoid(F.conv2d(h, conv_out.weight, conv_out.bias))
+            h = torch.relu(conv_b(h))  # (B, m, d1 - d0, s1)
+            out[:, :, d0:d1, :s1] = torch.sigmoid(conv_out(h))
         return out * self.boundary_matching.valid
