@@ -56,7 +56,7 @@ RETRAINED = {  # kept changes of the whole training, each removed alone: a run o
     "- longer training (6 epochs, constant lr)": ["train.epochs=6", "train.lr_step=0"],
 }
 COST = {  # the proposal stage's cost (docs/model.md, "The proposal stage's cost"): the shipped stage against the former
-    "- cheap proposal stage (32 samples, full 3x3)": ["model.num_samples=32", "model.map_conv=full"],
+    "- 16 BM sample points (Table 1's 32)": ["model.num_samples=32"],
 }
 SIZES = {  # proposal-stage widths (base, BM, map channels): the demo's, half, quarter
     "proposal stage x1": [],
