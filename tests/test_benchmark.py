@@ -19,6 +19,7 @@ def test_run_one_reports_time_memory_and_flops_for_every_path():
         for mode in ("infer", "train"):
             row = run_one(TINY, path, mode, torch.device("cpu"))
             assert row["ms_per_video"] > 0 and row["peak_mem_mb"] > 0 and row["flops_per_video"] > 0
+            assert row["cpu_ms_per_video"] > 0
 
 
 def test_the_worker_code_runs_one_measurement_and_prints_it(capsys):
@@ -55,10 +56,12 @@ def test_a_grouped_convolution_backward_counts_its_own_multiplications(groups):
 
 
 def test_format_report_shows_the_three_paths_and_ratios():
-    block = {"infer_ms_per_video": 4.0, "train_ms_per_video": 10.0, "peak_mem_mb": 200.0, "batch_size": 2,
+    block = {"infer_ms_per_video": 4.0, "train_ms_per_video": 10.0, "infer_cpu_ms_per_video": 7.0,
+             "train_cpu_ms_per_video": 20.0, "peak_mem_mb": 200.0, "batch_size": 2,
              "flops_per_video_infer": 3e9, "flops_per_video_train": 9e9, "params": 20}
     r = {"device": "cpu", "setting": {**TINY.__dict__, "temporal_scale": 16, "feature_dim": 8, "num_classes": 3},
-         "infer_ms_per_video": 1.0, "train_ms_per_video": 2.0, "peak_mem_mb": 100.0, "batch_size": 2,
+         "infer_ms_per_video": 1.0, "train_ms_per_video": 2.0, "infer_cpu_ms_per_video": 2.0,
+         "train_cpu_ms_per_video": 4.0, "peak_mem_mb": 100.0, "batch_size": 2,
          "flops_per_video_infer": 1e9, "flops_per_video_train": 3e9, "params": 10, "videos_per_s_infer": 1000.0,
          "against": block, "reference": {**block, "infer_ms_per_video": 10.0}}
     text = format_report(r)

@@ -90,17 +90,19 @@ def run_one(setting: Setting, path: str, mode: str, device: torch.device) -> dic
             optimizer.step()
     step()  # warm-up: allocator, kernels, sparse structures
     _sync(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(setting.repeats):
         step()
     _sync(device)
     seconds = (time.perf_counter() - start) / setting.repeats
+    cpu_seconds = (time.process_time() - cpu_start) / setting.repeats  # every thread of this process
     if device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"path": path, "mode": mode, "batch_size": setting.batch_size, "ms_per_video": 1000 * seconds / setting.batch_size,
-            "peak_mem_mb": peak_mb, "flops_per_video": flops_per_video(setting, path, mode)}
+            "cpu_ms_per_video": 1000 * cpu_seconds / setting.batch_size, "peak_mem_mb": peak_mb,
+            "flops_per_video": flops_per_video(setting, path, mode)}
 
 
 def flops_per_video(setting: Setting, path: str, mode: str) -> float:
@@ -190,6 +192,7 @@ def measure(setting: Setting, device: str = "cpu", reference_batch: int | None =
 
 def _summary(infer: dict, train: dict, params: int) -> dict:
     return {"infer_ms_per_video": infer["ms_per_video"], "train_ms_per_video": train["ms_per_video"],
+            "infer_cpu_ms_per_video": infer["cpu_ms_per_video"], "train_cpu_ms_per_video": train["cpu_ms_per_video"],
             "peak_mem_mb": train["peak_mem_mb"], "batch_size": train["batch_size"],
             "flops_per_video_infer": infer["flops_per_video"], "flops_per_video_train": train["flops_per_video"],
             "params": params}
@@ -206,7 +209,10 @@ def _device_name(device: str) -> str:
     return f"cpu ({os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads)"
 
 
+# CPU time (all threads of the measuring process) is steadier than wall time on a machine shared with other jobs
 ROWS = [("inference ms/video", "infer_ms_per_video", ".1f", 1), ("training ms/video", "train_ms_per_video", ".1f", 1),
+        ("inference CPU ms/video", "infer_cpu_ms_per_video", ".1f", 1),
+        ("training CPU ms/video", "train_cpu_ms_per_video", ".1f", 1),
         ("peak memory MB", "peak_mem_mb", ".0f", 1), ("GFLOPs/video infer", "flops_per_video_infer", ".2f", 1e9),
         ("GFLOPs/video train", "flops_per_video_train", ".2f", 1e9), ("parameters", "params", ",.0f", 1)]
 
