@@ -18,7 +18,7 @@ def _ablation():
 
 
 def _run(module, out: Path, capsys, *extra: str) -> tuple[list[dict], str]:
-    argv = ["--seeds", "0,1", "--modes", "standard", "--out", str(out), "--parts", "core,removals", "--json", *extra]
+    argv = ["--seeds", "0,1", "--modes", "standard", "--out", str(out), "--parts", "core,removals,cost", "--json", *extra]
     assert module.main(argv + [a for item in TINY for a in ("--set", item)]) == 0
     text = capsys.readouterr().out
     return json.loads(text.strip().splitlines()[-1]), text
@@ -28,17 +28,20 @@ def test_every_row_and_check_is_printed_and_reuse_keeps_finished_runs(tmp_path, 
     module = _ablation()
     rows, text = _run(module, tmp_path, capsys)
     expected = ["paper model", "paper model, refinement off", "shipped default", "shipped default, refinement off",
-                module.HEAD_REFERENCE, *module.HEAD_ONLY, *module.RETRAINED]
+                module.HEAD_REFERENCE, *module.HEAD_ONLY, *module.RETRAINED, *module.COST]
     assert [r["variant"] for r in rows] == expected and all(r["seeds"] == 2 for r in rows)
-    for label in ["refinement gain (same weights)", "shipped default - paper model", *module.HEAD_ONLY, *module.RETRAINED]:
+    for label in ["refinement gain (same weights)", "shipped default - paper model", *module.HEAD_ONLY, *module.RETRAINED,
+                  *module.COST]:
         assert f"standard: {label}: " in text and "(per-seed differences: " in text
     assert rows[expected.index("paper model")]["params"] > rows[expected.index("shipped default")]["params"]
+    cost = rows[expected.index(next(iter(module.COST)))]
+    assert cost["params"] > rows[expected.index("shipped default")]["params"]  # 32 sample points: a wider Conv3d
 
     checkpoint = tmp_path / "standard" / "seed_1" / "shipped_default" / "last.pt"
     written = checkpoint.stat().st_mtime_ns
     again, _ = _run(module, tmp_path, capsys, "--reuse")
     assert checkpoint.stat().st_mtime_ns == written  # kept, not trained again
-    trained = {"paper model", "shipped default", "shipped default, refinement off", *module.RETRAINED}
+    trained = {"paper model", "shipped default", "shipped default, refinement off", *module.RETRAINED, *module.COST}
     for old, new in zip(rows, again):
         if old["variant"] in trained:
             assert old["average_mAP"] == new["average_mAP"], old["variant"]
