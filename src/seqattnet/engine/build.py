@@ -9,7 +9,7 @@ import torch
 from ..config import Config
 from ..data.annotations import read_annotations, read_class_names
 from ..data.dataset import FeatureSpec, VideoDataset
-from ..data.windows import WindowDataset
+from ..data.windows import RandomWindows, WindowDataset
 from ..devices import resolve_device  # noqa: F401  (its home is devices.py; importable from here as before)
 from ..errors import InputError, counted
 from ..model import SeqAttNet
@@ -17,16 +17,22 @@ from ..structures import AnnotationSet
 
 
 def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
-    """Generate the built-in dataset into data.root when the config asks for it and it is missing."""
+    """Generate the built-in dataset (synthetic.layout) into data.root when the config asks for it and it is missing."""
     if not cfg.synthetic.generate or cfg.data.path(cfg.data.annotations).exists():
         return
-    from ..data.synthetic import generate_synthetic_dataset
+    syn = cfg.synthetic
+    common = dict(num_train=syn.train_videos, num_val=syn.val_videos, num_classes=syn.classes,
+                  num_groups=min(syn.groups, syn.classes), feature_dim=cfg.model.feature_dim, seed=cfg.train.seed,
+                  mode=syn.mode, progress=progress)
+    if syn.layout == "thumos":  # snippets at the config's stride and window, each video's own fps
+        from ..data.synthetic_thumos import generate_thumos_dataset
 
-    generate_synthetic_dataset(Path(cfg.data.root), num_train=cfg.synthetic.train_videos,
-                               num_val=cfg.synthetic.val_videos, num_classes=cfg.synthetic.classes,
-                               num_groups=min(cfg.synthetic.groups, cfg.synthetic.classes),
-                               feature_dim=cfg.model.feature_dim, seed=cfg.train.seed,
-                               mode=cfg.synthetic.mode, progress=progress)
+        generate_thumos_dataset(Path(cfg.data.root), stride_frames=cfg.data.stride_frames,
+                                window_frames=cfg.data.window_frames, **common)
+    else:
+        from ..data.synthetic import generate_synthetic_dataset
+
+        generate_synthetic_dataset(Path(cfg.data.root), **common)
 
 
 def load_ground_truth(cfg: Config) -> tuple[AnnotationSet, list[str]]:
@@ -55,6 +61,15 @@ def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes:
         cache.parent.mkdir(parents=True, exist_ok=True)
     return VideoDataset(videos, cfg.data.path(cfg.data.features), classes, FeatureSpec.from_config(cfg),
                         cfg.model.temporal_scale, cache_path=cache, file_pattern=cfg.data.file_pattern)
+
+
+def build_train_dataset(cfg: Config, annotations: AnnotationSet, classes: list[str]) -> VideoDataset | RandomWindows:
+    """The training subset's dataset; with windows.train_per_video > 0, that many random windows per video,
+    drawn again by `set_epoch` before each epoch."""
+    dataset = build_dataset(cfg, cfg.data.train_subset, annotations, classes)
+    if cfg.windows.enabled and cfg.windows.train_per_video > 0:
+        return RandomWindows(dataset, cfg.windows.train_per_video, cfg.train.seed, cfg.windows.min_fraction)
+    return dataset
 
 
 def build_model(cfg: Config) -> SeqAttNet:
