@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 
 from seqattnet.cli import main
+from seqattnet.config import load_config
+from seqattnet.data.annotations import read_annotations
+from seqattnet.errors import InputError
 from seqattnet.config import InferenceConfig
 from seqattnet.data.windows import Window, window_geometry
 from seqattnet.structures import Detections
-from seqattnet.engine.windowed import merge_windows, to_video_seconds
+from seqattnet.engine.windowed import merge_windows, own_shares, to_video_seconds
 
 
 def window(start, video="vid", T=16, duration=60.0):
@@ -115,3 +118,40 @@ def test_predict_on_a_long_feature_file_uses_the_same_windows_as_evaluation(run,
     np.testing.assert_allclose([p["segment"] for p in got], [p["segment"] for p in expected], atol=1e-6)
     np.testing.assert_allclose([p["score"] for p in got], [p["score"] for p in expected], atol=1e-6)
     assert [p["label"] for p in got] == [p["label"] for p in expected]
+
+
+def test_training_on_the_built_in_thumos_layout_with_random_windows(tmp_path):
+    """The documented command: the THUMOS-shaped built-in data generated on the fly, 2 random windows a video."""
+    root = tmp_path / "data"
+    sets = [*TINY, "synthetic.generate=true", "synthetic.layout=thumos", f"data.root={root}",
+            "data.annotations=annotations.json", "synthetic.train_videos=3", "synthetic.val_videos=1",
+            "synthetic.classes=4", "synthetic.groups=2", "model.num_classes=4", "windows.train_per_video=2",
+            "model.temporal_scale=64", "model.max_duration=32", "train.epochs=2"]
+    assert main(["train", "--config", "thumos14", *[a for s in sets for a in ("--set", s)],
+                 "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert read_annotations(root / "annotations.json").subsets == {"validation": 3, "test": 1}
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "training on 6 items" in log and "epoch 2/2" in log  # 3 videos x 2 windows, not every window
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["tious"] == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7]) and 0 <= metrics["average_mAP"] <= 1
+
+
+def test_random_windows_need_windows():
+    with pytest.raises(InputError, match="'windows.train_per_video' 2 needs 'windows.enabled' true"):
+        load_config("demo", ["windows.train_per_video=2"])
+
+
+def test_centre_merge_keeps_the_whole_action_over_one_cut_by_a_window_edge():
+    a, b = window(0), window(8)  # a: 0.2 .. 2.33 s, b: 1.27 .. 3.4 s; border of their shares at 1.8 s
+    action = np.array([1.6, 2.6])  # cut by a's end, whole in b
+    cut = np.array([1.6, a.offset_s + a.span_s])
+    dets = [Detections(a.item_id, (cut - a.offset_s)[None], np.array([0.9]), np.array([0])),
+            Detections(b.item_id, (action - b.offset_s)[None], np.array([0.7]), np.array([0]))]
+    windows = {w.item_id: w for w in (a, b)}
+    everything, = merge_windows(dets, windows, InferenceConfig())
+    np.testing.assert_allclose(everything.segments_s[0], cut)  # the cut one wins and decays the whole one
+    assert everything.scores[1] < 0.7
+    centre, = merge_windows(dets, windows, InferenceConfig(), keep="centre")
+    np.testing.assert_allclose(centre.segments_s, [action])  # centred at 1.97 s: the cut one was a's to drop
+    np.testing.assert_allclose(centre.scores, [0.7], rtol=1e-6)
+    np.testing.assert_allclose(own_shares([b, a]), [[1.8, np.inf], [-np.inf, 1.8]], atol=1e-12)

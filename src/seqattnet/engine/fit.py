@@ -21,7 +21,8 @@ from ..errors import InputError
 from ..evaluation import write_results
 from ..model import SeqAttNet
 from ..structures import AnnotationSet
-from .build import build_dataset, build_model, build_optimizer, ensure_synthetic_data, load_ground_truth
+from .build import (build_dataset, build_model, build_optimizer, build_train_dataset, ensure_synthetic_data,
+                    load_ground_truth)
 from .checkpoint import read_checkpoint, restore_rng_states, save_checkpoint
 from .distributed import (DistInfo, cleanup, init_distributed, local_batch_size, main_first, mean_over_processes,
                           wrap_model)
@@ -86,7 +87,7 @@ def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator
     with main_first(info):  # rank 0 writes the generated data and the feature caches, the others read them
         ensure_synthetic_data(cfg, progress)
         ground_truth, classes = load_ground_truth(cfg)
-        train_set = build_dataset(cfg, cfg.data.train_subset, ground_truth, classes)
+        train_set = build_train_dataset(cfg, ground_truth, classes)
         build_dataset(cfg, cfg.data.val_subset, ground_truth, classes)  # fail now, not after training
     batch_size = local_batch_size(cfg.train.batch_size, info)
     model = build_model(cfg).to(device)
@@ -103,12 +104,15 @@ def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator
     sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=cfg.train.seed) if info.enabled else None
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None,
                         sampler=sampler, collate_fn=collate, generator=generator)
-    log.info("training on %d videos, %d parameters, device %s, %d process(es)", len(train_set),
+    log.info("training on %d items, %d parameters, device %s, %d process(es)", len(train_set),
              sum(p.numel() for p in model.parameters()), device, info.world_size)
-    trained, cache = wrap_model(model, info, device), TargetCache(cfg)
+    # random windows are new items every epoch: their targets are not worth keeping
+    trained, cache = wrap_model(model, info, device), TargetCache(cfg, keep=not hasattr(train_set, "set_epoch"))
     for epoch in range(done + 1, cfg.train.epochs + 1):
         if sampler is not None:
             sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every process
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)  # RandomWindows: new windows each epoch, from the seed and the epoch
         _epoch(run, trained, loader, cache, epoch)
     return _finish(run) if info.is_main else None
 

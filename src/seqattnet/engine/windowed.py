@@ -2,6 +2,13 @@
 
 Each window's detections come from `detect(..., nms=False)` in seconds from the window's offset (the
 window's normalised time × its span); see data/windows.py for the geometry.
+
+An action cut by a window's edge is seen twice: cut short by that window, whole by its neighbour (windows
+overlap by at least the longest proposal). With `keep="all"` both enter the Soft-NMS, and a cut detection
+that scores higher decays the whole one. With `keep="centre"` each window keeps only the detections whose
+centre lies in its own share of the video, which runs to the middle of its overlap with each neighbour
+(the first and last windows reach the video's ends): every detection comes from the window in which it
+lies furthest from an edge, so a proposal no longer than the overlap is never cut.
 """
 
 from __future__ import annotations
@@ -13,21 +20,27 @@ from ..config import InferenceConfig
 from ..data.windows import Window
 from ..postprocess.soft_nms import soft_nms
 from ..structures import Detections
+from .inference import soft_nms_options
+
+KEEP = ("all", "centre")
 
 
 def merge_windows(detections: list[Detections], windows: dict[str, Window], cfg: InferenceConfig,
-                  method: str = "gaussian") -> list[Detections]:
+                  method: str = "gaussian", keep: str = "all") -> list[Detections]:
     """Window detections (video_id = Window.item_id) -> one Detections per video, best first.
 
-    Segments are shifted by the window's offset_s and clipped to [0, video duration]; the video's
-    detections of all windows then go through one Soft-NMS (the config's, as in `detect`), on segments
-    normalised by the video's duration so that BMN's adaptive threshold sees the same widths.
+    Segments are shifted by the window's offset_s and clipped to [0, video duration]; with keep="centre"
+    only those centred in the window's own share are kept (module docstring); the video's detections of
+    all windows then go through one Soft-NMS (the config's, as in `detect`), on segments normalised by the
+    video's duration so that BMN's adaptive threshold sees the same widths.
     """
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
     by_video: dict[str, list[tuple[Window, Detections]]] = {}
     for det in detections:
         window = windows[det.video_id]
         by_video.setdefault(window.video_id, []).append((window, det))
-    return [_merge_video(video_id, parts, cfg, method) for video_id, parts in by_video.items()]
+    return [_merge_video(video_id, parts, cfg, method, keep) for video_id, parts in by_video.items()]
 
 
 def to_video_seconds(segments_s: np.ndarray, window: Window) -> np.ndarray:
@@ -35,18 +48,41 @@ def to_video_seconds(segments_s: np.ndarray, window: Window) -> np.ndarray:
     return np.clip(np.asarray(segments_s, dtype=np.float64) + window.offset_s, 0.0, window.video_duration_s)
 
 
+def own_shares(windows: list[Window]) -> np.ndarray:
+    """Each window's own share of its video, [lo, hi) in video seconds -> float64[W, 2] (input order).
+
+    Windows are ordered by start; the border between two neighbours is the middle of their overlap (of
+    the gap, if they do not overlap); the first share starts at -inf, the last ends at +inf.
+    """
+    order = np.argsort([w.start_idx for w in windows], kind="stable")
+    ends = np.array([windows[i].offset_s + windows[i].span_s for i in order])
+    starts = np.array([windows[i].offset_s for i in order])
+    borders = (ends[:-1] + starts[1:]) / 2  # (W - 1,)
+    shares = np.empty((len(windows), 2))
+    shares[order, 0] = np.concatenate([[-np.inf], borders])
+    shares[order, 1] = np.concatenate([borders, [np.inf]])
+    return shares
+
+
 def _merge_video(video_id: str, parts: list[tuple[Window, Detections]], cfg: InferenceConfig,
-                 method: str) -> Detections:
+                 method: str, keep: str) -> Detections:
     duration = parts[0][0].video_duration_s
-    segments = np.concatenate([to_video_seconds(d.segments_s, w) for w, d in parts]).reshape(-1, 2)
+    pieces = [to_video_seconds(d.segments_s, w).reshape(-1, 2) for w, d in parts]
+    if keep == "centre":
+        shares = own_shares([w for w, _ in parts])
+        pieces = [(p, ((p[:, 0] + p[:, 1]) / 2 >= lo) & ((p[:, 0] + p[:, 1]) / 2 < hi))
+                  for p, (lo, hi) in zip(pieces, shares)]
+    else:
+        pieces = [(p, np.ones(len(p), dtype=bool)) for p in pieces]
+    mine = np.concatenate([m for _, m in pieces])
+    segments = np.concatenate([p for p, _ in pieces])
     scores = np.concatenate([d.scores for _, d in parts]).astype(np.float32)
     labels = np.concatenate([d.labels for _, d in parts]).astype(np.int64)
-    keep = segments[:, 1] > segments[:, 0]  # a detection entirely in a window's padding past the video's end
-    segments, scores, labels = segments[keep], scores[keep], labels[keep]
+    ok = mine & (segments[:, 1] > segments[:, 0])  # not entirely in a window's padding past the video's end
+    segments, scores, labels = segments[ok], scores[ok], labels[ok]
     if len(scores) == 0:
         return Detections(video_id, np.zeros((0, 2)), np.zeros(0, np.float32), np.zeros(0, np.int64))
     kept = soft_nms(torch.from_numpy(segments / duration), torch.from_numpy(scores), torch.from_numpy(labels),
-                    method=method, sigma=cfg.soft_nms_sigma, adaptive=(cfg.soft_nms_t1, cfg.soft_nms_t2),
-                    top_k=cfg.max_detections)
+                    **soft_nms_options(cfg, method))
     index = kept.indices.numpy()
     return Detections(video_id, segments[index], kept.scores.numpy(), labels[index])
