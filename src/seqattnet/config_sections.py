@@ -127,8 +127,9 @@ class WindowConfig:
     min_fraction: float = 0.3  # a segment cut by a window is kept when >= this x min(its length, the window)
     train_per_video: int = 0  # > 0: each epoch trains on this many windows per video at uniformly random starts
     # (a random crop, drawn from train.seed and the epoch); 0 = every overlapping window
-    merge: Literal["all", "centre"] = "all"  # centre: a window keeps only detections centred in its own share of
-    # the video (up to the middle of each overlap), so an action cut by its edge comes from the window holding it
+    merge: Literal["all", "centre"] = "all"  # centre: a window keeps only candidates centred in its own share of
+    # the video (up to the middle of each overlap): an action cut by its edge comes from the window holding it,
+    # and the heads see half of the candidates (engine/windowed.py)
 
 
 @dataclass

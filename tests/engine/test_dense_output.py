@@ -72,7 +72,7 @@ def window(start, T=128, duration=300.0):
 
 
 def test_a_dense_video_returns_all_its_instances():
-    """150 separate 1 s actions over a 300 s video, each detected by the window that holds it."""
+    """150 separate 1 s actions over a 300 s video, each detected by the window it is centred in."""
     windows = [window(s) for s in range(0, 2250, 64)]
     actions = np.stack([np.arange(150) * 2.0 + 0.5, np.arange(150) * 2.0 + 1.5], axis=1)  # video seconds
     detections = []
@@ -85,8 +85,8 @@ def test_a_dense_video_returns_all_its_instances():
                                      np.zeros(share.sum(), np.int64)))
     by_id = {w.item_id: w for w in windows}
     assert sum(len(d.scores) for d in detections) == 150
-    dense, = merge_windows(detections, by_id, THUMOS, keep="centre")
+    dense, = merge_windows(detections, by_id, THUMOS)
     assert THUMOS.max_detections == 200 and len(dense.scores) == 150  # every instance returned ...
     np.testing.assert_allclose(np.sort(dense.segments_s, axis=0), actions, atol=1e-9)
-    capped, = merge_windows(detections, by_id, InferenceConfig(), keep="centre")
+    capped, = merge_windows(detections, by_id, InferenceConfig())
     assert len(capped.scores) == 100  # ... where ActivityNet's budget of 100 would drop 50

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from seqattnet.cli import main
 from seqattnet.config import load_config
@@ -12,7 +13,8 @@ from seqattnet.errors import InputError
 from seqattnet.config import InferenceConfig
 from seqattnet.data.windows import Window, window_geometry
 from seqattnet.structures import Detections
-from seqattnet.engine.windowed import merge_windows, own_shares, to_video_seconds
+from seqattnet.engine.windowed import merge_windows, own_shares, to_video_seconds, window_shares
+from seqattnet.postprocess.decode import Candidates, candidates_in
 
 
 def window(start, video="vid", T=16, duration=60.0):
@@ -101,7 +103,7 @@ def test_windowed_run_evaluates_per_video_with_the_thumos_protocol(run, capsys):
     assert sorted(results) == ["video_test_3", "video_test_4"]  # one entry per video, not per window
     durations = {"video_test_3": (49 * 4 + 16) / 30.0, "video_test_4": (11 * 4 + 16) / 30.0}
     for video, preds in results.items():
-        assert 0 < len(preds) <= 100
+        assert 0 < len(preds) <= 200  # thumos14 keeps 200 a video (inference.max_detections)
         assert all(0 <= p["segment"][0] < p["segment"][1] <= durations[video] + 1e-9 for p in preds)
 
 
@@ -141,17 +143,16 @@ def test_random_windows_need_windows():
         load_config("demo", ["windows.train_per_video=2"])
 
 
-def test_centre_merge_keeps_the_whole_action_over_one_cut_by_a_window_edge():
-    a, b = window(0), window(8)  # a: 0.2 .. 2.33 s, b: 1.27 .. 3.4 s; border of their shares at 1.8 s
-    action = np.array([1.6, 2.6])  # cut by a's end, whole in b
-    cut = np.array([1.6, a.offset_s + a.span_s])
-    dets = [Detections(a.item_id, (cut - a.offset_s)[None], np.array([0.9]), np.array([0])),
-            Detections(b.item_id, (action - b.offset_s)[None], np.array([0.7]), np.array([0]))]
-    windows = {w.item_id: w for w in (a, b)}
-    everything, = merge_windows(dets, windows, InferenceConfig())
-    np.testing.assert_allclose(everything.segments_s[0], cut)  # the cut one wins and decays the whole one
-    assert everything.scores[1] < 0.7
-    centre, = merge_windows(dets, windows, InferenceConfig(), keep="centre")
-    np.testing.assert_allclose(centre.segments_s, [action])  # centred at 1.97 s: the cut one was a's to drop
-    np.testing.assert_allclose(centre.scores, [0.7], rtol=1e-6)
-    np.testing.assert_allclose(own_shares([b, a]), [[1.8, np.inf], [-np.inf, 1.8]], atol=1e-12)
+def test_centre_rule_takes_an_action_cut_by_a_window_edge_from_the_window_holding_it():
+    a, b = window(0), window(8)  # T = 16 cells of 0.133 s: a 0.2 .. 2.33 s, b 1.27 .. 3.4 s
+    np.testing.assert_allclose(own_shares([b, a]), [[1.8, np.inf], [-np.inf, 1.8]], atol=1e-12)  # border: 1.8 s
+    shares = window_shares([b, a])
+    np.testing.assert_allclose(shares[a.item_id], (-np.inf, (1.8 - a.offset_s) / a.span_s))
+    np.testing.assert_allclose(shares[b.item_id], ((1.8 - b.offset_s) / b.span_s, np.inf))
+    # the action [1.6, 2.6] s: cells [10, 16) of a (cut by its end, centred at 1.93 s), cells [2, 10) of b
+    # (whole, centred at 2.07 s); [2, 6) of a is centred at 0.73 s, [0, 4) of b at 1.53 s
+    candidates = Candidates(torch.tensor([[0, 10, 16], [0, 2, 6], [1, 2, 10], [1, 0, 4]]),
+                            torch.tensor([0.9, 0.8, 0.7, 0.6]))
+    kept = candidates_in(candidates, torch.tensor([shares[a.item_id], shares[b.item_id]]), 16)
+    assert kept.proposals.tolist() == [[0, 2, 6], [1, 2, 10]]  # each from the window it is centred in
+    np.testing.assert_allclose(kept.confidence, [0.8, 0.7])

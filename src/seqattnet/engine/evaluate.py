@@ -24,7 +24,7 @@ from ..structures import AnnotationSet, Detections, to_results
 from .build import build_dataset, load_ground_truth
 from .checkpoint import load_model
 from .inference import predict_batches
-from .windowed import merge_windows
+from .windowed import merge_windows, window_shares
 
 
 @dataclass
@@ -62,14 +62,13 @@ def _loader(dataset, batch_size: int, shuffle: bool = False, generator: torch.Ge
 class DetectionEvaluator:
     """The stages after inference, detectron2's evaluator: reset(), process(detections of a batch) per
     batch, evaluate() -> EvaluationReport. evaluate() merges sliding windows (`windows`: Window by item id,
-    their detections unsuppressed) into one set per video (`merge`: merge_windows' keep), fuses video-level `class_scores` when given and
+    their detections unsuppressed) into one set per video, fuses video-level `class_scores` when given and
     scores the result entries against `truth` (see `score_results`)."""
 
     def __init__(self, truth: AnnotationSet, classes: list[str], tious: np.ndarray, inference: InferenceConfig, *,
-                 windows: dict[str, Window] | None = None, class_scores: dict[str, np.ndarray] | None = None,
-                 merge: str = "all"):
+                 windows: dict[str, Window] | None = None, class_scores: dict[str, np.ndarray] | None = None):
         self.truth, self.classes, self.tious, self.inference = truth, classes, tious, inference
-        self.windows, self.class_scores, self.merge = windows, class_scores, merge
+        self.windows, self.class_scores = windows, class_scores
         self.reset()
 
     def reset(self) -> None:
@@ -81,7 +80,7 @@ class DetectionEvaluator:
     def evaluate(self) -> EvaluationReport:
         detections = self._detections
         if self.windows is not None:
-            detections = merge_windows(detections, self.windows, self.inference, keep=self.merge)
+            detections = merge_windows(detections, self.windows, self.inference)
         results = unfused = to_results(detections, self.classes)
         if self.class_scores is not None:
             inf = self.inference
@@ -111,7 +110,7 @@ def build_evaluator(cfg: Config, truth: AnnotationSet, classes: list[str],
     scores = read_class_scores(cfg.data.path(inf.class_scores), classes) if inf.class_scores else None
     by_id = {w.item_id: w for w in windows} if windows is not None else None
     return DetectionEvaluator(truth, classes, resolve_tious(cfg.evaluation.protocol), inf, windows=by_id,
-                              class_scores=scores, merge=cfg.windows.merge)
+                              class_scores=scores)
 
 
 def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, classes: list[str], subset: str,
@@ -122,8 +121,9 @@ def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, c
     dataset = build_dataset(cfg, subset, ground_truth, classes)
     windows = getattr(dataset, "windows", None)
     evaluator = build_evaluator(cfg, ground_truth.subset(subset), classes, windows)
+    shares = window_shares(windows) if windows is not None and cfg.windows.merge == "centre" else None
     for detections in predict_batches(model, _loader(dataset, cfg.train.batch_size), cfg.inference, device,
-                                      progress, desc=f"evaluate {subset}", nms=windows is None):
+                                      progress, desc=f"evaluate {subset}", nms=windows is None, shares=shares):
         evaluator.process(detections)
     return evaluator.evaluate()
 

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from ..config import InferenceConfig
 from ..model import SeqAttNet
-from ..postprocess.decode import Candidates, decode_candidates, score_candidates
+from ..postprocess.decode import Candidates, candidates_in, decode_candidates, score_candidates
 from ..postprocess.soft_nms import batched_soft_nms
 from ..structures import Detections, to_results, video_timing  # noqa: F401  (importable from here as before)
 
@@ -42,14 +42,17 @@ def soft_nms_options(cfg: InferenceConfig, method: str = "gaussian") -> dict:
 
 @torch.no_grad()
 def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durations_s: torch.Tensor,
-           cfg: InferenceConfig, nms: bool = True) -> list[Detections]:
+           cfg: InferenceConfig, nms: bool = True, shares_norm: torch.Tensor | None = None) -> list[Detections]:
     """features: Tensor[B, F, T]; durations_s: Tensor[B] -> one Detections per video (at most max_detections).
 
     nms=False returns every scored candidate, unsuppressed and in candidate order: windows of one video
-    are merged first and suppressed once (engine/windowed.py)."""
+    are merged first and suppressed once (engine/windowed.py). shares_norm: Tensor[B, 2] or None: only
+    candidates centred in [lo, hi) of their item's normalised time go on to the heads (a window's own share)."""
     maps = model(features)
     candidates = decode_candidates(maps.start, maps.end, maps.confidence, peak_ratio=cfg.peak_ratio,
                                    max_candidates=cfg.max_candidates)
+    if shares_norm is not None:
+        candidates = candidates_in(candidates, shares_norm.to(maps.start.device), model.temporal_scale)
     heads = model.heads(features, candidates.proposals, cfg.refine_steps)
     return candidate_detections(candidates, heads.offsets if cfg.refine else None, heads.class_log_probs,
                                 model.temporal_scale, video_ids, durations_s, cfg, nms)
@@ -80,8 +83,11 @@ def candidate_detections(candidates: Candidates, offsets_norm: torch.Tensor | No
 
 
 def predict_batches(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device, progress: bool = True,
-                    desc: str = "predict", nms: bool = True) -> Iterator[list[Detections]]:
-    """The detections of each batch of `loader`, in its order (see `detect`)."""
+                    desc: str = "predict", nms: bool = True,
+                    shares: dict[str, tuple[float, float]] | None = None) -> Iterator[list[Detections]]:
+    """The detections of each batch of `loader`, in its order (see `detect`); `shares`: item id -> the
+    (lo, hi) its candidates must be centred in (engine/windowed.py's window_shares)."""
     model.eval()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms)
+        kept = None if shares is None else torch.tensor([shares[v] for v in batch.video_ids], dtype=torch.float64)
+        yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms, kept)

@@ -4,11 +4,13 @@ Each window's detections come from `detect(..., nms=False)` in seconds from the 
 window's normalised time × its span); see data/windows.py for the geometry.
 
 An action cut by a window's edge is seen twice: cut short by that window, whole by its neighbour (windows
-overlap by at least the longest proposal). With `keep="all"` both enter the Soft-NMS, and a cut detection
-that scores higher decays the whole one. With `keep="centre"` each window keeps only the detections whose
-centre lies in its own share of the video, which runs to the middle of its overlap with each neighbour
-(the first and last windows reach the video's ends): every detection comes from the window in which it
-lies furthest from an edge, so a proposal no longer than the overlap is never cut.
+overlap by at least the longest proposal). Merging everything, a cut detection that scores higher decays
+the whole one. With windows.merge "centre" each window keeps only the candidates whose proposal is
+centred in its own share of the video, which runs to the middle of its overlap with each neighbour (the
+first and last windows reach the video's ends): `window_shares` gives the shares, `detect(shares_norm=...)`
+drops the other candidates before the heads, so every proposal comes from the window in which it lies
+furthest from an edge, a proposal no longer than the overlap is never cut, and the heads (most of the
+inference time of wide features) run on half of the candidates at an overlap of one half.
 """
 
 from __future__ import annotations
@@ -22,25 +24,19 @@ from ..postprocess.soft_nms import soft_nms
 from ..structures import Detections
 from .inference import soft_nms_options
 
-KEEP = ("all", "centre")
-
-
 def merge_windows(detections: list[Detections], windows: dict[str, Window], cfg: InferenceConfig,
-                  method: str = "gaussian", keep: str = "all") -> list[Detections]:
+                  method: str = "gaussian") -> list[Detections]:
     """Window detections (video_id = Window.item_id) -> one Detections per video, best first.
 
-    Segments are shifted by the window's offset_s and clipped to [0, video duration]; with keep="centre"
-    only those centred in the window's own share are kept (module docstring); the video's detections of
-    all windows then go through one Soft-NMS (the config's, as in `detect`), on segments normalised by the
-    video's duration so that BMN's adaptive threshold sees the same widths.
+    Segments are shifted by the window's offset_s and clipped to [0, video duration]; the video's
+    detections of all windows then go through one Soft-NMS (the config's, as in `detect`), on segments
+    normalised by the video's duration so that BMN's adaptive threshold sees the same widths.
     """
-    if keep not in KEEP:
-        raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
     by_video: dict[str, list[tuple[Window, Detections]]] = {}
     for det in detections:
         window = windows[det.video_id]
         by_video.setdefault(window.video_id, []).append((window, det))
-    return [_merge_video(video_id, parts, cfg, method, keep) for video_id, parts in by_video.items()]
+    return [_merge_video(video_id, parts, cfg, method) for video_id, parts in by_video.items()]
 
 
 def to_video_seconds(segments_s: np.ndarray, window: Window) -> np.ndarray:
@@ -64,22 +60,26 @@ def own_shares(windows: list[Window]) -> np.ndarray:
     return shares
 
 
+def window_shares(windows: list[Window]) -> dict[str, tuple[float, float]]:
+    """Each window's own share of its video (`own_shares`) in its normalised time: item id -> (lo, hi)."""
+    by_video: dict[str, list[Window]] = {}
+    for w in windows:
+        by_video.setdefault(w.video_id, []).append(w)
+    out = {}
+    for parts in by_video.values():
+        for w, (lo, hi) in zip(parts, own_shares(parts)):
+            out[w.item_id] = ((lo - w.offset_s) / w.span_s, (hi - w.offset_s) / w.span_s)
+    return out
+
+
 def _merge_video(video_id: str, parts: list[tuple[Window, Detections]], cfg: InferenceConfig,
-                 method: str, keep: str) -> Detections:
+                 method: str) -> Detections:
     duration = parts[0][0].video_duration_s
-    pieces = [to_video_seconds(d.segments_s, w).reshape(-1, 2) for w, d in parts]
-    if keep == "centre":
-        shares = own_shares([w for w, _ in parts])
-        pieces = [(p, ((p[:, 0] + p[:, 1]) / 2 >= lo) & ((p[:, 0] + p[:, 1]) / 2 < hi))
-                  for p, (lo, hi) in zip(pieces, shares)]
-    else:
-        pieces = [(p, np.ones(len(p), dtype=bool)) for p in pieces]
-    mine = np.concatenate([m for _, m in pieces])
-    segments = np.concatenate([p for p, _ in pieces])
+    segments = np.concatenate([to_video_seconds(d.segments_s, w) for w, d in parts]).reshape(-1, 2)
     scores = np.concatenate([d.scores for _, d in parts]).astype(np.float32)
     labels = np.concatenate([d.labels for _, d in parts]).astype(np.int64)
-    ok = mine & (segments[:, 1] > segments[:, 0])  # not entirely in a window's padding past the video's end
-    segments, scores, labels = segments[ok], scores[ok], labels[ok]
+    keep = segments[:, 1] > segments[:, 0]  # a detection entirely in a window's padding past the video's end
+    segments, scores, labels = segments[keep], scores[keep], labels[keep]
     if len(scores) == 0:
         return Detections(video_id, np.zeros((0, 2)), np.zeros(0, np.float32), np.zeros(0, np.int64))
     kept = soft_nms(torch.from_numpy(segments / duration), torch.from_numpy(scores), torch.from_numpy(labels),

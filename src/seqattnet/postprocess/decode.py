@@ -53,6 +53,18 @@ def decode_candidates(start: torch.Tensor, end: torch.Tensor, confidence: torch.
     return Candidates(proposals, top[keep])
 
 
+def candidates_in(candidates: Candidates, shares_norm: torch.Tensor, temporal_scale: int) -> Candidates:
+    """The candidates whose proposal is centred in its video's share [lo, hi) of normalised time.
+
+    shares_norm: Tensor[B, 2] (lo, hi) per video of the batch (a sliding window's own share of its
+    video, engine/windowed.py)."""
+    rows = candidates.proposals  # (P, 3) batch index, start_idx, end_idx
+    centre = (rows[:, 1] + rows[:, 2]).to(shares_norm.dtype) / (2 * temporal_scale)  # (P,)
+    share = shares_norm[rows[:, 0]]  # (P, 2)
+    inside = (centre >= share[:, 0]) & (centre < share[:, 1])
+    return Candidates(rows[inside], candidates.confidence[inside])
+
+
 class ScoredSegments(NamedTuple):
     segments_norm: torch.Tensor  # (M, 2) refined proposal in units of the video
     scores: torch.Tensor  # (M,) S = P x Cscore (Sec. 3.6)
