@@ -45,8 +45,8 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from .features import num_snippets, snippet_times_s
-from .synthetic import (GENERATOR_VERSION, SignalKnobs, _activation, _distractors, _mix, _move_into_place,
-                        _quantile, _World, _write_json, ar1_noise)
+from .synthetic import (GENERATOR_VERSION, SignalKnobs, World, activation, ar1_noise, mix, move_into_place,
+                        place_distractors, quantile, write_json)
 
 # THUMOS14 (validation + test, 412 videos) quantiles, from the shared annotation file: (probability, value).
 DURATION_QUANTILES_S = (
@@ -139,7 +139,7 @@ def generate_thumos_dataset(
     params = dict(layout="thumos", num_train=num_train, num_val=num_val, num_classes=num_classes,
                   num_groups=num_groups, feature_dim=feature_dim, stride_frames=stride_frames,
                   window_frames=window_frames, dtype=dtype, seed=seed, mode=mode)
-    world = _World.make(np.random.default_rng([seed, 0]), num_classes, num_groups, feature_dim, knobs.signal)
+    world = World.make(np.random.default_rng([seed, 0]), num_classes, num_groups, feature_dim, knobs.signal)
     videos = thumos_layouts(seed, num_train, num_val, num_classes, knobs.signal)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,7 @@ def generate_thumos_dataset(
             features = _render(video, world, np.random.default_rng([seed, 2, i]), knobs, stride_frames, window_frames)
             np.save(tmp / "features" / f"{video.video_id}.npy", features.astype(dtype, copy=False))
         _write_metadata(tmp, videos, world.class_names, params, knobs)
-        _move_into_place(tmp, out_dir)
+        move_into_place(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
@@ -169,10 +169,10 @@ def thumos_layouts(seed: int, num_train: int, num_val: int, num_classes: int, kn
         for j, main in enumerate(mains):
             rng = np.random.default_rng([seed, 3, len(videos)])
             z_duration, z_other = rng.standard_normal(2)
-            duration = round(_quantile(DURATION_QUANTILES_S, _normal_cdf(z_duration)), 2)
+            duration = round(quantile(DURATION_QUANTILES_S, _normal_cdf(z_duration)), 2)
             rho = COUNT_DURATION_CORRELATION
             count_u = _normal_cdf(rho * z_duration + math.sqrt(1 - rho**2) * z_other)
-            k = max(1, round(_quantile(COUNT_QUANTILES, count_u)))
+            k = max(1, round(quantile(COUNT_QUANTILES, count_u)))
             fps = float(rng.choice(fps_values, p=np.asarray(fps_probs) / sum(fps_probs)))
             signal, signal_class = _instances(rng, duration, k, int(main), num_classes, knobs)
             segments, labels = annotate_thumos(rng, signal, signal_class, duration, knobs.label_jitter)
@@ -239,7 +239,7 @@ def _normal_cdf(z: float) -> float:
 # --- features -----------------------------------------------------------------------------------
 
 
-def _render(video: _Video, world: _World, rng: np.random.Generator, knobs: ThumosKnobs, stride_frames: float,
+def _render(video: _Video, world: World, rng: np.random.Generator, knobs: ThumosKnobs, stride_frames: float,
             window_frames: float) -> np.ndarray:
     """Features of one video -> float32 [n_snippets, F]."""
     signal = knobs.signal
@@ -249,13 +249,13 @@ def _render(video: _Video, world: _World, rng: np.random.Generator, knobs: Thumo
     if signal.ramp_jitter > 0:
         ramp_s = ramp_s * np.exp(signal.ramp_jitter * rng.standard_normal(ramp_s.shape))
     z = signal.latent_dim
-    scene = _mix(world.scenes[video.main_class], rng.standard_normal(z), signal.scene_class_share)
+    scene = mix(world.scenes[video.main_class], rng.standard_normal(z), signal.scene_class_share)
     noise = ar1_noise(rng.standard_normal((n, z)), signal.noise_ar)  # (n, Z)
     latent = signal.scene_strength * scene + signal.noise_std * noise  # (n, Z)
     for c in np.unique(video.signal_class):  # each class's prototype over its own instances
         mine = video.signal_class == c
-        prototype = _mix(world.prototypes[c], rng.standard_normal(z), 1.0 - signal.instance_share)
-        latent += signal.action_strength * _activation(times, video.signal_s[mine], ramp_s[mine])[:, None] * prototype
+        prototype = mix(world.prototypes[c], rng.standard_normal(z), 1.0 - signal.instance_share)
+        latent += signal.action_strength * activation(times, video.signal_s[mine], ramp_s[mine])[:, None] * prototype
     latent += _distractor_signal(video, world, rng, knobs, times, stride_frames)
     # einsum rather than @: BLAS's threads stall on busy shared cores (see synthetic._render)
     features = np.einsum("nz,zf->nf", latent.astype(np.float32), world.projection)  # (n, F)
@@ -263,12 +263,12 @@ def _render(video: _Video, world: _World, rng: np.random.Generator, knobs: Thumo
     return features
 
 
-def _distractor_signal(video: _Video, world: _World, rng: np.random.Generator, knobs: ThumosKnobs,
+def _distractor_signal(video: _Video, world: World, rng: np.random.Generator, knobs: ThumosKnobs,
                        times: np.ndarray, stride_frames: float) -> np.ndarray:
     """Unlabelled bursts in the background -> float64[n, Z] to add to the latent features."""
     rate = knobs.distractors_per_minute * video.duration_s / 60.0
     busy = _union(video.signal_s)  # distractors stay a second away from any instance
-    bursts = _distractors(rng, SimpleNamespace(segments_s=busy, duration_s=video.duration_s),
+    bursts = place_distractors(rng, SimpleNamespace(segments_s=busy, duration_s=video.duration_s),
                           replace(knobs.signal, distractor_rate=rate))
     if not len(bursts):
         return np.zeros((len(times), knobs.signal.latent_dim))
@@ -278,7 +278,7 @@ def _distractor_signal(video: _Video, world: _World, rng: np.random.Generator, k
     prototype = world.prototypes[rng.choice(pool)] if pool.size else rng.standard_normal(knobs.signal.latent_dim)
     strength = knobs.signal.action_strength * knobs.signal.distractor_strength
     ramp_s = knobs.signal.ramp_snippets * stride_frames / video.fps
-    return strength * _activation(times, bursts, ramp_s)[:, None] * prototype
+    return strength * activation(times, bursts, ramp_s)[:, None] * prototype
 
 
 def _union(segments_s: np.ndarray) -> np.ndarray:
@@ -308,10 +308,10 @@ def _write_metadata(folder: Path, videos: list[_Video], class_names: list[str], 
         }
         for v in videos
     }
-    _write_json(folder / "annotations.json", {"version": f"seqattnet-synthetic-thumos {GENERATOR_VERSION}",
+    write_json(folder / "annotations.json", {"version": f"seqattnet-synthetic-thumos {GENERATOR_VERSION}",
                                               "database": database})
     (folder / "classes.txt").write_text("".join(name + "\n" for name in class_names), encoding="utf-8")
-    _write_json(folder / "dataset.json", {
+    write_json(folder / "dataset.json", {
         "generator": "seqattnet.data.synthetic_thumos",
         "generator_version": GENERATOR_VERSION,
         "seed": params["seed"],
