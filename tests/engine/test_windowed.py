@@ -156,3 +156,32 @@ def test_centre_rule_takes_an_action_cut_by_a_window_edge_from_the_window_holdin
     kept = candidates_in(candidates, torch.tensor([shares[a.item_id], shares[b.item_id]]), 16)
     assert kept.proposals.tolist() == [[0, 2, 6], [1, 2, 10]]  # each from the window it is centred in
     np.testing.assert_allclose(kept.confidence, [0.8, 0.7])
+
+
+def test_evaluation_with_the_centre_rule_sends_each_window_only_its_own_candidates(run):
+    """Unrefined, every candidate a window returns is a proposal centred in that window's share."""
+    from seqattnet.engine.build import build_dataset, load_ground_truth
+    from seqattnet.engine.checkpoint import load_model
+    from torch.utils.data import DataLoader
+
+    from seqattnet.data.dataset import collate
+    from seqattnet.engine.inference import predict_batches
+
+    model, cfg, classes = load_model(run / "run" / "last.pt", overrides=["inference.refine=false"])
+    truth, _ = load_ground_truth(cfg)
+    dataset = build_dataset(cfg, "test", truth, classes)
+    shares = window_shares(dataset.windows)
+    # video_test_3: 6 windows of 16 (50 snippets), the first from -inf; video_test_4: one window, all its own
+    assert len(shares) == 7 and sum(np.isfinite(lo) for lo, _ in shares.values()) == 5
+
+    def outside(with_shares):
+        count = 0
+        for batch in predict_batches(model, DataLoader(dataset, batch_size=4, collate_fn=collate), cfg.inference, torch.device("cpu"), False,
+                                     nms=False, shares=shares if with_shares else None):
+            for det in batch:
+                lo, hi = shares[det.video_id]
+                centre = det.segments_s.mean(axis=1) / det.duration_s  # normalised window time
+                count += int(((centre < lo) | (centre >= hi)).sum())
+        return count
+
+    assert outside(with_shares=True) == 0 and outside(with_shares=False) > 0
