@@ -39,18 +39,15 @@ points to the wrong group.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import InputError
 from .features import num_snippets, snippet_times_s
+from .synthetic_files import check_request, write_dataset, write_json
 
 GENERATOR_VERSION = 1  # bump whenever the same seed would give different files
 
@@ -141,32 +138,20 @@ def generate_synthetic_dataset(
         raise InputError.at("synthetic.mode", f"unknown mode {mode!r}; expected one of {sorted(SIGNAL_MODES)}")
     knobs = knobs or SIGNAL_MODES[mode]
     out_dir = Path(out_dir)
-    if num_train < 0 or num_val < 0 or num_train + num_val == 0:
-        raise InputError.at("generate_synthetic_dataset", f"needs some videos, got num_train={num_train}, num_val={num_val}")
     if not 1 <= num_groups <= num_classes:
         raise InputError.at("generate_synthetic_dataset", f"needs 1 <= num_groups <= num_classes, got {num_groups}, {num_classes}")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError.at(out_dir, "exists and is not empty; pass overwrite=True to replace it")
+    check_request("generate_synthetic_dataset", out_dir, num_train, num_val, overwrite)
     params = dict(num_train=num_train, num_val=num_val, num_classes=num_classes, num_groups=num_groups,
                   feature_dim=feature_dim, fps=fps, stride_frames=stride_frames, window_frames=window_frames, seed=seed,
                   mode=mode)
     world = World.make(np.random.default_rng([seed, 0]), num_classes, num_groups, feature_dim, knobs)
     videos = _layouts(seed, num_train, num_val, num_classes, knobs)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / "features").mkdir(parents=True)
-        for i, video in enumerate(tqdm(videos, desc="generating videos", unit="video", disable=not progress)):
-            rng = np.random.default_rng([seed, 2, i])
-            features = _render(video, world, rng, knobs, fps, stride_frames, window_frames)
-            np.save(tmp / "features" / f"{video.video_id}.npy", features)
-        _write_metadata(tmp, videos, world.class_names, fps, params, knobs)
-        move_into_place(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return write_dataset(
+        out_dir, videos,
+        lambda i, video: _render(video, world, np.random.default_rng([seed, 2, i]), knobs, fps, stride_frames,
+                                 window_frames),
+        lambda folder: _write_metadata(folder, videos, world.class_names, fps, params, knobs), progress)
 
 
 # --- annotations --------------------------------------------------------------------------------
@@ -370,8 +355,16 @@ def _write_metadata(folder: Path, videos: list[_Video], class_names: list[str], 
     write_json(folder / "annotations.json", {"version": f"seqattnet-synthetic {GENERATOR_VERSION}", "database": database})
     (folder / "classes.txt").write_text("".join(name + "\n" for name in class_names), encoding="utf-8")
     subsets = {s: sum(v.subset == s for v in videos) for s in ("training", "validation")}
-    write_json(folder / "dataset.json", {
-        "generator": "seqattnet.data.synthetic",
+    write_json(folder / "dataset.json",
+               dataset_record("seqattnet.data.synthetic", params, knobs, fps, subsets, class_names))
+
+
+def dataset_record(generator: str, params: dict, knobs: object, fps: float | None, videos: dict[str, int],
+                   class_names: list[str]) -> dict:
+    """dataset.json: what made the files (the generator, its version, seed, parameters and knobs, a dataclass)
+    and how to read them (fps None: each video's own, from annotations.json)."""
+    return {
+        "generator": generator,
         "generator_version": GENERATOR_VERSION,
         "seed": params["seed"],
         "parameters": params,
@@ -379,22 +372,6 @@ def _write_metadata(folder: Path, videos: list[_Video], class_names: list[str], 
         "feature_spec": {"feature_dim": params["feature_dim"], "stride_frames": params["stride_frames"],
                          "window_frames": params["window_frames"], "fps": fps, "rescaled": False},
         "file_pattern": "features/{video_id}.npy",
-        "videos": subsets,
+        "videos": videos,
         "classes": class_names,
-    })
-
-
-def write_json(path: Path, data: object) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-
-
-def move_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename tmp to out_dir; an existing out_dir is moved aside first and removed after."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    }

@@ -34,19 +34,17 @@ the video's own actions (the prototype of a class of the video's group, not of a
 from __future__ import annotations
 
 import math
-import os
-import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import InputError
-from .features import num_snippets, snippet_times_s
-from .synthetic import (GENERATOR_VERSION, SignalKnobs, World, activation, ar1_noise, mix, move_into_place,
-                        place_distractors, quantile, write_json)
+from .grid import num_snippets, snippet_times_s
+from .synthetic import (GENERATOR_VERSION, SignalKnobs, World, activation, ar1_noise, dataset_record, mix,
+                        place_distractors, quantile)
+from .synthetic_files import check_request, write_dataset, write_json
 
 # THUMOS14 (validation + test, 412 videos) quantiles, from the shared annotation file: (probability, value).
 DURATION_QUANTILES_S = (
@@ -128,33 +126,21 @@ def generate_thumos_dataset(
     if num_classes < 4 or not 1 <= num_groups <= num_classes:
         raise InputError.at("generate_thumos_dataset", f"needs num_classes >= 4 and 1 <= num_groups <= num_classes, "
                             f"got {num_classes}, {num_groups}")
-    if num_train < 0 or num_val < 0 or num_train + num_val == 0:
-        raise InputError.at("generate_thumos_dataset", f"needs some videos, got num_train={num_train}, num_val={num_val}")
     if dtype not in ("float16", "float32"):
         raise InputError.at("generate_thumos_dataset", f"dtype must be 'float16' or 'float32', got {dtype!r}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError.at(out_dir, "exists and is not empty; pass overwrite=True to replace it")
+    check_request("generate_thumos_dataset", out_dir, num_train, num_val, overwrite)
     knobs = knobs or THUMOS_MODES[mode]
     params = dict(layout="thumos", num_train=num_train, num_val=num_val, num_classes=num_classes,
                   num_groups=num_groups, feature_dim=feature_dim, stride_frames=stride_frames,
                   window_frames=window_frames, dtype=dtype, seed=seed, mode=mode)
     world = World.make(np.random.default_rng([seed, 0]), num_classes, num_groups, feature_dim, knobs.signal)
     videos = thumos_layouts(seed, num_train, num_val, num_classes, knobs.signal)
-
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / "features").mkdir(parents=True)
-        for i, video in enumerate(tqdm(videos, desc="generating videos", unit="video", disable=not progress)):
-            features = _render(video, world, np.random.default_rng([seed, 2, i]), knobs, stride_frames, window_frames)
-            np.save(tmp / "features" / f"{video.video_id}.npy", features.astype(dtype, copy=False))
-        _write_metadata(tmp, videos, world.class_names, params, knobs)
-        move_into_place(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return write_dataset(
+        out_dir, videos,
+        lambda i, video: _render(video, world, np.random.default_rng([seed, 2, i]), knobs, stride_frames,
+                                 window_frames).astype(dtype, copy=False),
+        lambda folder: _write_metadata(folder, videos, world.class_names, params, knobs), progress)
 
 
 # --- annotations --------------------------------------------------------------------------------
@@ -311,17 +297,9 @@ def _write_metadata(folder: Path, videos: list[_Video], class_names: list[str], 
     write_json(folder / "annotations.json", {"version": f"seqattnet-synthetic-thumos {GENERATOR_VERSION}",
                                               "database": database})
     (folder / "classes.txt").write_text("".join(name + "\n" for name in class_names), encoding="utf-8")
+    subsets = {s: sum(v.subset == s for v in videos) for s in SUBSETS}
     write_json(folder / "dataset.json", {
-        "generator": "seqattnet.data.synthetic_thumos",
-        "generator_version": GENERATOR_VERSION,
-        "seed": params["seed"],
-        "parameters": params,
-        "knobs": asdict(knobs),
-        "feature_spec": {"feature_dim": params["feature_dim"], "stride_frames": params["stride_frames"],
-                         "window_frames": params["window_frames"], "fps": None, "rescaled": False},
-        "file_pattern": "features/{video_id}.npy",
-        "videos": {s: sum(v.subset == s for v in videos) for s in SUBSETS},
-        "classes": class_names,
+        **dataset_record("seqattnet.data.synthetic_thumos", params, knobs, None, subsets, class_names),
         "relations": {"duplicate": [class_names[c] for c in DUPLICATE_PAIR],
                       "follows": [class_names[c] for c in FOLLOW_PAIR]},
     })

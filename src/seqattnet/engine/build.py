@@ -23,8 +23,8 @@ def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
         return
     syn = cfg.synthetic
     if syn.groups > syn.classes:  # refused, not cut down: the dataset would not be the one asked for
-        raise InputError.at("config", f"'synthetic.groups' {syn.groups} must be <= 'synthetic.classes' {syn.classes} "
-                            f"(groups of confusable classes); set synthetic.groups={syn.classes} or fewer")
+        raise InputError.at("config", f"'synthetic.groups' {syn.groups} must be <= 'synthetic.classes' "
+                            f"{syn.classes} (groups of confusable classes); set synthetic.groups={syn.classes} or fewer")
     if syn.layout == "thumos" and syn.classes < 4:  # classes 0-3 are its duplicate-label and overlapping pairs
         raise InputError.at("config", f"'synthetic.classes' {syn.classes} must be >= 4 with 'synthetic.layout' thumos "
                             "(its duplicate-label and overlapping pairs are classes 0-3); set synthetic.classes=4 or more")
