@@ -106,7 +106,7 @@ def test_limit_descriptions():
 def test_a_config_in_the_old_layout_reads_as_today(name, tmp_path):
     cfg = load_config(name, [f"data.root={tmp_path / 'data'}"])  # absolute, as a run saves it
     raw = old_config_layout(to_dict(cfg))
-    assert "synthetic_mode" in raw["data"] and "windows" not in raw
+    assert "synthetic_mode" in raw["data"] and "enabled" not in raw.get("windows", {})
     assert config_from_dict(raw) == cfg  # a checkpoint's or a run's saved config
     (tmp_path / "old.yaml").write_text(yaml.safe_dump(raw))
     assert load_config(tmp_path / "old.yaml") == cfg

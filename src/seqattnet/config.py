@@ -106,6 +106,7 @@ LIMITS: dict[str, Limit] = {
     "inference.soft_nms_t1": between(0, 1),  # and <= soft_nms_t2
     "inference.soft_nms_t2": between(0, 1),
     "inference.max_detections": at_least(1),
+    "inference.class_min_score": between(0, 1),
     "inference.class_score_top_k": at_least(1),
     "data.stride_frames": above(0),
     "data.window_frames": at_least(0),
@@ -116,6 +117,7 @@ LIMITS: dict[str, Limit] = {
     "synthetic.groups": at_least(1),
     "windows.overlap": between(0, 1, hi_open=True),
     "windows.min_fraction": between(0, 1),
+    "windows.train_per_video": at_least(0),
     "train.epochs": at_least(1),
     "train.batch_size": at_least(1),
     "train.lr": above(0),
@@ -177,6 +179,8 @@ def check_together(cfg: Config, source: str) -> None:
          f"'model.base_channels' {m.base_channels}"),
         (inf.top_k_classes <= m.num_classes,
          f"'inference.top_k_classes' {inf.top_k_classes} must be <= 'model.num_classes' {m.num_classes}"),
+        (cfg.windows.enabled or cfg.windows.train_per_video == 0,
+         f"'windows.train_per_video' {cfg.windows.train_per_video} needs 'windows.enabled' true"),
         (inf.soft_nms_t1 <= inf.soft_nms_t2,
          f"'inference.soft_nms_t1' {inf.soft_nms_t1} must be <= 'inference.soft_nms_t2' {inf.soft_nms_t2}"),
     ]

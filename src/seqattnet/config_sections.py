@@ -66,12 +66,15 @@ class InferenceConfig:
     peak_ratio: float = 0.5  # a boundary is a candidate where it is a local peak or above this x max (BMN)
     max_candidates: int = 100  # candidates (by proposal confidence) sent to the heads
     top_k_classes: int = 1  # classes kept per candidate, each scored S = P x Cscore_c (Sec. 3.6)
+    class_min_score: float = 0.0  # a class after the first is kept when Cscore_c >= this x the first's (0 = all k)
     refine: bool = True  # apply the error head's offsets
     refine_steps: int = 1  # boundary head ("boundaries"): refinement steps, each around the last refined boundaries
     soft_nms_sigma: float = 0.4  # Gaussian decay exp(-iou^2 / sigma) (BMN's alpha)
     soft_nms_t1: float = 0.5  # adaptive IoU threshold t1 + (t2 - t1) * width (BMN)
     soft_nms_t2: float = 0.9
-    max_detections: int = 100  # kept per video (ActivityNet)
+    soft_nms_classes: Literal["agnostic", "per_class"] = "agnostic"  # per_class: a kept detection decays only
+    # detections of its own class (ActionFormer's multi-class Soft-NMS); agnostic: every class (paper, BMN)
+    max_detections: int = 100  # kept per video (ActivityNet; dense videos need more: thumos14 keeps 200)
     class_scores: str = ""  # video-level classifier scores (CUHK-style JSON, path under data.root); "" = no fusion
     class_score_fusion: Literal["multiply", "replace"] = "multiply"  # score x its class's video score, or BMN's top-k
     class_score_top_k: int = 2  # video classes per segment with "replace" (BMN: 2)
@@ -117,6 +120,8 @@ class SyntheticConfig:
     classes: int = 20
     groups: int = 5  # groups of confusable classes (at most synthetic.classes)
     mode: Literal["standard", "hard"] = "standard"  # hard: the second evaluation set (docs/data.md)
+    layout: Literal["activitynet", "thumos"] = "activitynet"  # thumos: many short actions in long videos at the
+    # native rate (data/synthetic_thumos.py); train_videos / val_videos are then its Validation / Test subsets
 
 
 @dataclass
@@ -124,6 +129,11 @@ class WindowConfig:
     enabled: bool = False  # True: items are windows of T native snippets (THUMOS14), not whole videos rescaled to T
     overlap: float = 0.5  # share of T two consecutive windows have in common
     min_fraction: float = 0.3  # a segment cut by a window is kept when >= this x min(its length, the window)
+    train_per_video: int = 0  # > 0: each epoch trains on this many windows per video at uniformly random starts
+    # (a random crop, drawn from train.seed and the epoch); 0 = every overlapping window
+    merge: Literal["all", "centre"] = "all"  # centre: a window keeps only candidates centred in its own share of
+    # the video (up to the middle of each overlap): an action cut by its edge comes from the window holding it,
+    # and the heads see half of the candidates (engine/windowed.py)
 
 
 @dataclass

@@ -184,16 +184,16 @@ def test_annotators_stay_inside_the_video_and_between_neighbours():
 def test_one_ramp_per_boundary_is_half_at_the_boundary():
     times = np.array([8.0, 10.0, 11.0, 19.0, 20.0, 24.0])
     ramps = np.array([[2.0, 8.0]])  # a sharp start, a slow end
-    a = synthetic._activation(times, np.array([[10.0, 20.0]]), ramps)
+    a = synthetic.activation(times, np.array([[10.0, 20.0]]), ramps)
     np.testing.assert_allclose(a, [0.0, 0.5, 1.0, 0.625, 0.5, 0.0])
-    np.testing.assert_allclose(synthetic._activation(times, np.array([[10.0, 20.0]]), 2.0),
+    np.testing.assert_allclose(synthetic.activation(times, np.array([[10.0, 20.0]]), 2.0),
                                [0.0, 0.5, 1.0, 1.0, 0.5, 0.0])
 
 
 def test_scenes_shared_across_groups():
     knobs = synthetic.SIGNAL_MODES["hard"]
-    world = synthetic._World.make(np.random.default_rng(0), 6, 2, 8, knobs)
+    world = synthetic.World.make(np.random.default_rng(0), 6, 2, 8, knobs)
     np.testing.assert_array_equal(world.scenes[0], world.scenes[3])  # first class of groups 1 and 2
     assert not np.array_equal(world.scenes[0], world.scenes[1])
-    standard = synthetic._World.make(np.random.default_rng(0), 6, 2, 8, SignalKnobs())
+    standard = synthetic.World.make(np.random.default_rng(0), 6, 2, 8, SignalKnobs())
     assert not np.array_equal(standard.scenes[0], standard.scenes[3])

@@ -8,7 +8,7 @@ import pytest
 from seqattnet.data.annotations import read_annotations
 from seqattnet.data.dataset import FeatureSpec
 from seqattnet.data.features import index_to_seconds
-from seqattnet.data.windows import WindowDataset, clip_to_window, window_geometry, window_starts
+from seqattnet.data.windows import RandomWindows, WindowDataset, clip_to_window, window_geometry, window_starts
 
 
 @pytest.mark.parametrize("n, T, overlap, expected", [
@@ -106,3 +106,30 @@ def test_nan_in_a_window_names_the_file(tmp_path):
     ds[0]
     with pytest.raises(ValueError, match="video_validation_0.npy.*non-finite"):
         ds[3]
+
+
+def test_random_windows_draw_k_crops_per_video_from_the_seed_and_epoch(tmp_path):
+    annotations = write_thumos(tmp_path, n_snippets=(200, 10))
+    base = WindowDataset(annotations, tmp_path / "features", ["Jump"], FeatureSpec(4, 4, 16), 16, overlap=0.5)
+    crops = RandomWindows(base, per_video=3, seed=7)
+    assert len(crops) == 6 < len(base)  # 3 per video instead of every overlapping window (25 + 1)
+    first = list(crops.starts)
+    assert [v for v, _ in first] == [0, 0, 0, 1, 1, 1]
+    assert all(0 <= s <= 200 - 16 for v, s in first if v == 0) and all(s == 0 for v, s in first if v == 1)
+    assert RandomWindows(base, per_video=3, seed=7).starts == first  # reproducible from the seed
+    crops.set_epoch(2)
+    assert crops.starts != first  # new windows each epoch ...
+    crops.set_epoch(1)
+    assert crops.starts == first  # ... from (seed, epoch) alone: a resumed run draws the same
+    crops.set_epoch(3)
+    starts = {s for v, s in crops.starts if v == 0}
+    assert not starts <= set(range(0, 200, 8))  # anywhere, not only on the overlapping windows' grid
+    for i, (v, s) in enumerate(crops.starts):
+        item = crops[i]
+        assert item.video_id == f"video_validation_{v}@{s}"
+        n = 200 if v == 0 else 10
+        np.testing.assert_array_equal(item.features[0].numpy()[: n - s], np.arange(s, min(s + 16, n)))  # its rows
+        offset, span = window_geometry(s, 16, 4, 16, 30.0)
+        end = min(2.0, ((n - 1) * 4 + 16) / 30.0)  # the segment clipped to its video
+        expected, _ = clip_to_window(np.array([[1.0, end]]), offset, span, 0.3)
+        np.testing.assert_allclose(item.segments_norm.numpy(), expected, rtol=1e-6)

@@ -318,6 +318,11 @@ CASES = [
     ("synthetic.groups > synthetic.classes", lambda e: ["train", "--config", "demo", "--set", f"data.root={e / 'fresh'}",
                                                         *TINY, "--set", "synthetic.groups=50", "--out", str(e / "out")],
      ["'synthetic.groups' 50 must be <= 'synthetic.classes' 4", "synthetic.groups=4"]),
+    ("synthetic.layout thumos with 3 classes", lambda e: ["train", "--config", "demo", "--set", f"data.root={e / 'fresh'}",
+                                                         *TINY, "--set", "synthetic.layout=thumos", "--set",
+                                                         "synthetic.classes=3", "--set", "synthetic.groups=3",
+                                                         "--out", str(e / "out")],
+     ["'synthetic.classes' 3 must be >= 4 with 'synthetic.layout' thumos", "synthetic.classes=4"]),
     ("--set lr of 5,000 digits", lambda e: ["info", "--set", "train.lr=" + "9" * 5000],
      ["'train.lr' must be > 0 and finite", "(5,002 characters)"]),
     # messages quote a few dozen characters of a value, never a library's advice

@@ -4,12 +4,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from seqattnet.cli import main
+from seqattnet.config import load_config
+from seqattnet.data.annotations import read_annotations
+from seqattnet.errors import InputError
 from seqattnet.config import InferenceConfig
 from seqattnet.data.windows import Window, window_geometry
 from seqattnet.structures import Detections
-from seqattnet.engine.windowed import merge_windows, to_video_seconds
+from seqattnet.engine.windowed import merge_windows, own_shares, to_video_seconds, window_shares
+from seqattnet.postprocess.decode import Candidates, candidates_in
 
 
 def window(start, video="vid", T=16, duration=60.0):
@@ -105,7 +110,7 @@ def test_windowed_run_evaluates_per_video_with_the_thumos_protocol(run, capsys):
     assert sorted(results) == ["video_test_3", "video_test_4"]  # one entry per video, not per window
     durations = {"video_test_3": (49 * 4 + 16) / 30.0, "video_test_4": (11 * 4 + 16) / 30.0}
     for video, preds in results.items():
-        assert 0 < len(preds) <= 100
+        assert 0 < len(preds) <= 200  # thumos14 keeps 200 a video (inference.max_detections)
         assert all(0 <= p["segment"][0] < p["segment"][1] <= durations[video] + 1e-9 for p in preds)
 
 
@@ -122,3 +127,68 @@ def test_predict_on_a_long_feature_file_uses_the_same_windows_as_evaluation(run,
     np.testing.assert_allclose([p["segment"] for p in got], [p["segment"] for p in expected], atol=1e-6)
     np.testing.assert_allclose([p["score"] for p in got], [p["score"] for p in expected], atol=1e-6)
     assert [p["label"] for p in got] == [p["label"] for p in expected]
+
+
+def test_training_on_the_built_in_thumos_layout_with_random_windows(tmp_path):
+    """The documented command: the THUMOS-shaped built-in data generated on the fly, 2 random windows a video."""
+    root = tmp_path / "data"
+    sets = [*TINY, "synthetic.generate=true", "synthetic.layout=thumos", f"data.root={root}",
+            "data.annotations=annotations.json", "synthetic.train_videos=3", "synthetic.val_videos=1",
+            "synthetic.classes=4", "synthetic.groups=2", "model.num_classes=4", "windows.train_per_video=2",
+            "model.temporal_scale=64", "model.max_duration=32", "train.epochs=2"]
+    assert main(["train", "--config", "thumos14", *[a for s in sets for a in ("--set", s)],
+                 "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert read_annotations(root / "annotations.json").subsets == {"validation": 3, "test": 1}
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "training on 6 random windows of 3 videos," in log and "epoch 2/2" in log  # 2 a video, not every window
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["tious"] == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7]) and 0 <= metrics["average_mAP"] <= 1
+
+
+def test_random_windows_need_windows():
+    with pytest.raises(InputError, match="'windows.train_per_video' 2 needs 'windows.enabled' true"):
+        load_config("demo", ["windows.train_per_video=2"])
+
+
+def test_centre_rule_takes_an_action_cut_by_a_window_edge_from_the_window_holding_it():
+    a, b = window(0), window(8)  # T = 16 cells of 0.133 s: a 0.2 .. 2.33 s, b 1.27 .. 3.4 s
+    np.testing.assert_allclose(own_shares([b, a]), [[1.8, np.inf], [-np.inf, 1.8]], atol=1e-12)  # border: 1.8 s
+    shares = window_shares([b, a])
+    np.testing.assert_allclose(shares[a.item_id], (-np.inf, (1.8 - a.offset_s) / a.span_s))
+    np.testing.assert_allclose(shares[b.item_id], ((1.8 - b.offset_s) / b.span_s, np.inf))
+    # the action [1.6, 2.6] s: cells [10, 16) of a (cut by its end, centred at 1.93 s), cells [2, 10) of b
+    # (whole, centred at 2.07 s); [2, 6) of a is centred at 0.73 s, [0, 4) of b at 1.53 s
+    candidates = Candidates(torch.tensor([[0, 10, 16], [0, 2, 6], [1, 2, 10], [1, 0, 4]]),
+                            torch.tensor([0.9, 0.8, 0.7, 0.6]))
+    kept = candidates_in(candidates, torch.tensor([shares[a.item_id], shares[b.item_id]]), 16)
+    assert kept.proposals.tolist() == [[0, 2, 6], [1, 2, 10]]  # each from the window it is centred in
+    np.testing.assert_allclose(kept.confidence, [0.8, 0.7])
+
+
+def test_evaluation_with_the_centre_rule_sends_each_window_only_its_own_candidates(run):
+    """Unrefined, every candidate a window returns is a proposal centred in that window's share."""
+    from seqattnet.engine.build import build_dataset, load_ground_truth
+    from seqattnet.engine.checkpoint import load_model
+    from torch.utils.data import DataLoader
+
+    from seqattnet.data.dataset import collate
+    from seqattnet.engine.inference import predict_batches
+
+    model, cfg, classes = load_model(run / "run" / "last.pt", overrides=["inference.refine=false"])
+    truth, _ = load_ground_truth(cfg)
+    dataset = build_dataset(cfg, "test", truth, classes)
+    shares = window_shares(dataset.windows)
+    # video_test_3: 6 windows of 16 (50 snippets), the first from -inf; video_test_4: one window, all its own
+    assert len(shares) == 7 and sum(np.isfinite(lo) for lo, _ in shares.values()) == 5
+
+    def outside(with_shares):
+        count = 0
+        for batch in predict_batches(model, DataLoader(dataset, batch_size=4, collate_fn=collate), cfg.inference, torch.device("cpu"), False,
+                                     nms=False, shares=shares if with_shares else None):
+            for det in batch:
+                lo, hi = shares[det.video_id]
+                centre = det.segments_s.mean(axis=1) / det.duration_s  # normalised window time
+                count += int(((centre < lo) | (centre >= hi)).sum())
+        return count
+
+    assert outside(with_shares=True) == 0 and outside(with_shares=False) > 0

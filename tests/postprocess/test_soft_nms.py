@@ -18,6 +18,7 @@ OPTIONS = [
     dict(method="hard", iou_threshold=0.0, top_k=3),
     dict(class_agnostic=False),
     dict(method="hard", iou_threshold=0.4, class_agnostic=False, top_k=10),
+    dict(adaptive=(0.5, 0.9), class_agnostic=False, top_k=200),  # the thumos14 config (per-class, 200 kept)
 ]
 
 

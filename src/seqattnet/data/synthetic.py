@@ -39,18 +39,15 @@ points to the wrong group.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import InputError
 from .features import num_snippets, snippet_times_s
+from .synthetic_files import check_request, write_dataset, write_json
 
 GENERATOR_VERSION = 1  # bump whenever the same seed would give different files
 
@@ -141,32 +138,20 @@ def generate_synthetic_dataset(
         raise InputError.at("synthetic.mode", f"unknown mode {mode!r}; expected one of {sorted(SIGNAL_MODES)}")
     knobs = knobs or SIGNAL_MODES[mode]
     out_dir = Path(out_dir)
-    if num_train < 0 or num_val < 0 or num_train + num_val == 0:
-        raise InputError.at("generate_synthetic_dataset", f"needs some videos, got num_train={num_train}, num_val={num_val}")
     if not 1 <= num_groups <= num_classes:
         raise InputError.at("generate_synthetic_dataset", f"needs 1 <= num_groups <= num_classes, got {num_groups}, {num_classes}")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError.at(out_dir, "exists and is not empty; pass overwrite=True to replace it")
+    check_request("generate_synthetic_dataset", out_dir, num_train, num_val, overwrite)
     params = dict(num_train=num_train, num_val=num_val, num_classes=num_classes, num_groups=num_groups,
                   feature_dim=feature_dim, fps=fps, stride_frames=stride_frames, window_frames=window_frames, seed=seed,
                   mode=mode)
-    world = _World.make(np.random.default_rng([seed, 0]), num_classes, num_groups, feature_dim, knobs)
+    world = World.make(np.random.default_rng([seed, 0]), num_classes, num_groups, feature_dim, knobs)
     videos = _layouts(seed, num_train, num_val, num_classes, knobs)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / "features").mkdir(parents=True)
-        for i, video in enumerate(tqdm(videos, desc="generating videos", unit="video", disable=not progress)):
-            rng = np.random.default_rng([seed, 2, i])
-            features = _render(video, world, rng, knobs, fps, stride_frames, window_frames)
-            np.save(tmp / "features" / f"{video.video_id}.npy", features)
-        _write_metadata(tmp, videos, world.class_names, fps, params, knobs)
-        _move_into_place(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return write_dataset(
+        out_dir, videos,
+        lambda i, video: _render(video, world, np.random.default_rng([seed, 2, i]), knobs, fps, stride_frames,
+                                 window_frames),
+        lambda folder: _write_metadata(folder, videos, world.class_names, fps, params, knobs), progress)
 
 
 # --- annotations --------------------------------------------------------------------------------
@@ -182,7 +167,7 @@ def _layouts(seed: int, num_train: int, num_val: int, num_classes: int, knobs: S
         for class_id in class_ids:
             index = len(videos)
             rng = np.random.default_rng([seed, 3, index])
-            duration = round(float(_quantile(DURATION_QUANTILES_S, rng.random())), 2)
+            duration = round(float(quantile(DURATION_QUANTILES_S, rng.random())), 2)
             signal = sample_segments(rng, duration, knobs.min_instance_s, knobs.min_gap_s)
             annotated = annotate(rng, signal, duration, knobs.label_jitter) if knobs.label_jitter > 0 else signal
             videos.append(_Video(f"syn{index:0{width}d}", subset, duration, int(class_id), annotated, signal))
@@ -212,9 +197,9 @@ def sample_segments(rng: np.random.Generator, duration_s: float, min_instance_s:
     k = _instance_count(rng)
     k = max(1, min(k, int((0.95 * duration_s + min_gap_s) // (min_instance_s + min_gap_s))))
     if k == 1:
-        lengths = np.array([max(_quantile(SINGLE_LENGTH_QUANTILES, rng.random()) * duration_s, min_instance_s)])
+        lengths = np.array([max(quantile(SINGLE_LENGTH_QUANTILES, rng.random()) * duration_s, min_instance_s)])
     else:
-        coverage = _quantile(MULTI_COVERAGE_QUANTILES, rng.random())
+        coverage = quantile(MULTI_COVERAGE_QUANTILES, rng.random())
         coverage = np.clip(coverage, k * min_instance_s / duration_s, 1 - (k - 1) * min_gap_s / duration_s)
         spare = coverage * duration_s - k * min_instance_s
         lengths = min_instance_s + spare * rng.dirichlet(np.ones(k))
@@ -235,7 +220,7 @@ def _instance_count(rng: np.random.Generator) -> int:
     return min(MAX_INSTANCES, 3 + int(rng.geometric(MANY_INSTANCES_TAIL_P)))
 
 
-def _quantile(table: tuple[tuple[float, float], ...], u: float) -> float:
+def quantile(table: tuple[tuple[float, float], ...], u: float) -> float:
     probs, values = zip(*table)
     return float(np.interp(u, probs, values))
 
@@ -244,7 +229,7 @@ def _quantile(table: tuple[tuple[float, float], ...], u: float) -> float:
 
 
 @dataclass
-class _World:
+class World:
     """What all videos share: class prototypes and scenes, the projection to F."""
 
     class_names: list[str]
@@ -254,14 +239,14 @@ class _World:
     projection: np.ndarray  # float32 [Z, F], entries N(0, 1/Z): x keeps z's per-dimension variance
 
     @classmethod
-    def make(cls, rng: np.random.Generator, num_classes: int, num_groups: int, feature_dim: int, knobs: SignalKnobs) -> "_World":
+    def make(cls, rng: np.random.Generator, num_classes: int, num_groups: int, feature_dim: int, knobs: SignalKnobs) -> "World":
         z = knobs.latent_dim
         group_of = np.arange(num_classes) * num_groups // num_classes  # contiguous, even groups
         actionness = rng.standard_normal(z)
         groups = rng.standard_normal((num_groups, z))
         own = rng.standard_normal((num_classes, z))
-        specific = _mix(groups[group_of], own, knobs.group_share)
-        prototypes = _mix(np.broadcast_to(actionness, specific.shape), specific, knobs.actionness_share)
+        specific = mix(groups[group_of], own, knobs.group_share)
+        prototypes = mix(np.broadcast_to(actionness, specific.shape), specific, knobs.actionness_share)
         scenes = rng.standard_normal((num_classes, z))
         projection = (rng.standard_normal((z, feature_dim)) / math.sqrt(z)).astype(np.float32)
         in_group = np.bincount(group_of)
@@ -273,12 +258,12 @@ class _World:
         return cls(names, group_of, prototypes, scenes, projection)
 
 
-def _mix(shared: np.ndarray, own: np.ndarray, share: float) -> np.ndarray:
+def mix(shared: np.ndarray, own: np.ndarray, share: float) -> np.ndarray:
     """√share·shared + √(1 − share)·own: unit variance stays unit variance, cosine ≈ share."""
     return math.sqrt(share) * shared + math.sqrt(1.0 - share) * own
 
 
-def _render(video: _Video, world: _World, rng: np.random.Generator, knobs: SignalKnobs, fps: float,
+def _render(video: _Video, world: World, rng: np.random.Generator, knobs: SignalKnobs, fps: float,
             stride_frames: float, window_frames: float) -> np.ndarray:
     """Features of one video -> float32 [n_snippets, F]."""
     n = num_snippets(video.duration_s, fps, stride_frames, window_frames)
@@ -289,10 +274,10 @@ def _render(video: _Video, world: _World, rng: np.random.Generator, knobs: Signa
     z = knobs.latent_dim
     c = video.class_id
 
-    scene = _mix(world.scenes[c], rng.standard_normal(z), knobs.scene_class_share)
-    prototype = _mix(world.prototypes[c], rng.standard_normal(z), 1.0 - knobs.instance_share)
-    action = _activation(times, video.signal_s, ramp_s)  # (n,)
-    bursts = _distractors(rng, video, knobs)
+    scene = mix(world.scenes[c], rng.standard_normal(z), knobs.scene_class_share)
+    prototype = mix(world.prototypes[c], rng.standard_normal(z), 1.0 - knobs.instance_share)
+    action = activation(times, video.signal_s, ramp_s)  # (n,)
+    bursts = place_distractors(rng, video, knobs)
     others = np.flatnonzero(world.group_of != world.group_of[c])
     distractor = world.prototypes[rng.choice(others)] if others.size else rng.standard_normal(z)
 
@@ -301,14 +286,14 @@ def _render(video: _Video, world: _World, rng: np.random.Generator, knobs: Signa
     latent += knobs.action_strength * action[:, None] * prototype
     if len(bursts):
         strength = knobs.action_strength * knobs.distractor_strength
-        latent += strength * _activation(times, bursts, knobs.ramp_snippets * stride_frames / fps)[:, None] * distractor
+        latent += strength * activation(times, bursts, knobs.ramp_snippets * stride_frames / fps)[:, None] * distractor
     # einsum rather than @: BLAS's threads stall on busy shared cores (14 ms vs 0.8 ms a video on 2 cores)
     features = np.einsum("nz,zf->nf", latent.astype(np.float32), world.projection)  # (n, F)
     features += knobs.white_std * rng.standard_normal(features.shape, dtype=np.float32)
     return features
 
 
-def _activation(times_s: np.ndarray, segments_s: np.ndarray, ramp_s: float | np.ndarray) -> np.ndarray:
+def activation(times_s: np.ndarray, segments_s: np.ndarray, ramp_s: float | np.ndarray) -> np.ndarray:
     """Soft membership of each time in any segment: 0.5 at a boundary, ramping over ramp_s -> [n].
 
     ramp_s: one ramp for all boundaries, or float64[K, 2], one per boundary (start, end) of each segment.
@@ -321,7 +306,7 @@ def _activation(times_s: np.ndarray, segments_s: np.ndarray, ramp_s: float | np.
     return np.clip(0.5 + np.minimum(rise, fall), 0.0, 1.0).max(axis=1)
 
 
-def _distractors(rng: np.random.Generator, video: _Video, knobs: SignalKnobs) -> np.ndarray:
+def place_distractors(rng: np.random.Generator, video: _Video, knobs: SignalKnobs) -> np.ndarray:
     """Unlabelled bursts placed in the background, at least a second away from any instance -> [M, 2] s."""
     bounds = np.concatenate([[0.0], video.segments_s.ravel(), [video.duration_s]]).reshape(-1, 2)  # gaps (K+1, 2)
     gaps = bounds + np.array([1.0, -1.0])
@@ -367,11 +352,19 @@ def _write_metadata(folder: Path, videos: list[_Video], class_names: list[str], 
         }
         for v in videos
     }
-    _write_json(folder / "annotations.json", {"version": f"seqattnet-synthetic {GENERATOR_VERSION}", "database": database})
+    write_json(folder / "annotations.json", {"version": f"seqattnet-synthetic {GENERATOR_VERSION}", "database": database})
     (folder / "classes.txt").write_text("".join(name + "\n" for name in class_names), encoding="utf-8")
     subsets = {s: sum(v.subset == s for v in videos) for s in ("training", "validation")}
-    _write_json(folder / "dataset.json", {
-        "generator": "seqattnet.data.synthetic",
+    write_json(folder / "dataset.json",
+               dataset_record("seqattnet.data.synthetic", params, knobs, fps, subsets, class_names))
+
+
+def dataset_record(generator: str, params: dict, knobs: object, fps: float | None, videos: dict[str, int],
+                   class_names: list[str]) -> dict:
+    """dataset.json: what made the files (the generator, its version, seed, parameters and knobs, a dataclass)
+    and how to read them (fps None: each video's own, from annotations.json)."""
+    return {
+        "generator": generator,
         "generator_version": GENERATOR_VERSION,
         "seed": params["seed"],
         "parameters": params,
@@ -379,22 +372,6 @@ def _write_metadata(folder: Path, videos: list[_Video], class_names: list[str], 
         "feature_spec": {"feature_dim": params["feature_dim"], "stride_frames": params["stride_frames"],
                          "window_frames": params["window_frames"], "fps": fps, "rescaled": False},
         "file_pattern": "features/{video_id}.npy",
-        "videos": subsets,
+        "videos": videos,
         "classes": class_names,
-    })
-
-
-def _write_json(path: Path, data: object) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename tmp to out_dir; an existing out_dir is moved aside first and removed after."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    }

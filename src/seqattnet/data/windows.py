@@ -103,25 +103,37 @@ class WindowDataset(VideoDataset):
         return path
 
     def _add_windows(self, v: int, truth, overlap: float, min_fraction: float) -> None:
-        T, spec = self.temporal_scale, self.spec
-        for start in window_starts(self._rows[truth.video_id], T, overlap):
-            offset_s, span_s = window_geometry(start, T, spec.stride_frames, spec.window_frames, truth.fps)
-            segments, kept = clip_to_window(truth.segments_s, offset_s, span_s, min_fraction)
-            cut = (truth.segments_s[:, 1] > offset_s) & (truth.segments_s[:, 0] < offset_s + span_s) & ~kept
+        for start in window_starts(self._rows[truth.video_id], self.temporal_scale, overlap):
+            window, segments, labels, cut = self.window_at(v, start, min_fraction)
             for k in np.flatnonzero(cut):
                 self.dropped_fragments.append(f"video {truth.video_id!r}, window from snippet {start}: "
                                               f"fragment of segment {truth.segments_s[k].tolist()} s")
-            window = Window(f"{truth.video_id}@{start}", truth.video_id, start, offset_s, span_s, truth.duration_s)
             self.windows.append(window)
-            self._items.append((v, segments.astype(np.float32), truth.labels[kept]))
+            self._items.append((v, segments, labels))
+
+    def window_at(self, v: int, start: int, min_fraction: float) -> tuple[Window, np.ndarray, np.ndarray, np.ndarray]:
+        """The window of video v from snippet `start` -> (Window, segments_norm float32[K', 2], labels int[K'],
+        cut: bool[K], the video's segments it cuts below min_fraction)."""
+        truth, spec = self._truth[v], self.spec
+        offset_s, span_s = window_geometry(start, self.temporal_scale, spec.stride_frames, spec.window_frames, truth.fps)
+        segments, kept = clip_to_window(truth.segments_s, offset_s, span_s, min_fraction)
+        cut = (truth.segments_s[:, 1] > offset_s) & (truth.segments_s[:, 0] < offset_s + span_s) & ~kept
+        window = Window(f"{truth.video_id}@{start}", truth.video_id, start, offset_s, span_s, truth.duration_s)
+        return window, segments.astype(np.float32), truth.labels[kept], cut
+
+    def sample(self, window: Window, v: int, segments: np.ndarray, labels: np.ndarray) -> VideoSample:
+        """The item of `window` of video v with its clipped segments and labels."""
+        return VideoSample(window.item_id, window.span_s, torch.from_numpy(self._features(v, window.start_idx)),
+                           torch.from_numpy(segments), torch.from_numpy(labels))
+
+    def num_snippets(self, v: int) -> int:
+        return self._rows[self._truth[v].video_id]
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, i: int) -> VideoSample:
-        window, (v, segments, labels) = self.windows[i], self._items[i]
-        return VideoSample(window.item_id, window.span_s, torch.from_numpy(self._features(v, window.start_idx)),
-                           torch.from_numpy(segments), torch.from_numpy(labels))
+        return self.sample(self.windows[i], *self._items[i])
 
     def __getitems__(self, indices: list[int]) -> list[VideoSample]:
         return [self[i] for i in indices]
@@ -141,3 +153,38 @@ class WindowDataset(VideoDataset):
         if self._last is None or self._last[0] != v:
             self._last = (v, self.source.read(self._files[v], self._truth[v].video_id, self.spec.feature_dim))
         return self._last[1]
+
+
+class RandomWindows(torch.utils.data.Dataset):
+    """`per_video` windows of T snippets per video of a WindowDataset, at uniformly random starts (a random
+    crop, as ActionFormer trains): an epoch costs per_video x the videos instead of every overlapping window.
+
+    The starts are drawn by `set_epoch(epoch)` (call it before each epoch) from (seed, epoch) alone, so a
+    run, a resumed run and every process of a distributed one draw the same. A start lies in
+    [0, n − T], the window inside the video (a video shorter than T: one window from 0, padded).
+    """
+
+    def __init__(self, base: WindowDataset, per_video: int, seed: int, min_fraction: float = 0.3) -> None:
+        if per_video < 1:
+            raise ValueError(f"per_video must be >= 1, got {per_video}")
+        self.base, self.per_video, self.seed, self.min_fraction = base, per_video, seed, min_fraction
+        self.skipped = base.skipped
+        self.set_epoch(1)
+
+    def set_epoch(self, epoch: int) -> None:
+        rng = np.random.default_rng([self.seed, epoch])
+        T, self.starts = self.base.temporal_scale, []
+        for v in range(len(self.base.video_ids)):
+            last = max(self.base.num_snippets(v) - T, 0)
+            self.starts += [(v, int(s)) for s in rng.integers(0, last + 1, size=self.per_video)]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> VideoSample:
+        v, start = self.starts[i]
+        window, segments, labels, _ = self.base.window_at(v, start, self.min_fraction)
+        return self.base.sample(window, v, segments, labels)
+
+    def __getitems__(self, indices: list[int]) -> list[VideoSample]:
+        return [self[i] for i in indices]

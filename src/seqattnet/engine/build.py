@@ -10,7 +10,7 @@ from ..config import Config
 from ..data.annotations import read_annotations, read_class_names
 from ..data.dataset import FeatureSpec, VideoDataset
 from ..data.features import FeatureDimensionError
-from ..data.windows import WindowDataset
+from ..data.windows import RandomWindows, WindowDataset
 from ..devices import resolve_device  # noqa: F401  (its home is devices.py; importable from here as before)
 from ..errors import InputError, arg, counted
 from ..model import SeqAttNet
@@ -18,20 +18,28 @@ from ..structures import AnnotationSet
 
 
 def ensure_synthetic_data(cfg: Config, progress: bool = True) -> None:
-    """Generate the built-in dataset into data.root when the config asks for it and it is missing."""
+    """Generate the built-in dataset (synthetic.layout) into data.root when the config asks for it and it is missing."""
     if not cfg.synthetic.generate or cfg.data.path(cfg.data.annotations).exists():
         return
-    s = cfg.synthetic
-    if s.groups > s.classes:  # refused, not cut down: the dataset would not be the one asked for
-        raise InputError.at("config", f"'synthetic.groups' {s.groups} must be <= 'synthetic.classes' {s.classes} "
-                            f"(groups of confusable classes); set synthetic.groups={s.classes} or fewer")
-    from ..data.synthetic import generate_synthetic_dataset
+    syn = cfg.synthetic
+    if syn.groups > syn.classes:  # refused, not cut down: the dataset would not be the one asked for
+        raise InputError.at("config", f"'synthetic.groups' {syn.groups} must be <= 'synthetic.classes' "
+                            f"{syn.classes} (groups of confusable classes); set synthetic.groups={syn.classes} or fewer")
+    if syn.layout == "thumos" and syn.classes < 4:  # classes 0-3 are its duplicate-label and overlapping pairs
+        raise InputError.at("config", f"'synthetic.classes' {syn.classes} must be >= 4 with 'synthetic.layout' thumos "
+                            "(its duplicate-label and overlapping pairs are classes 0-3); set synthetic.classes=4 or more")
+    common = dict(num_train=syn.train_videos, num_val=syn.val_videos, num_classes=syn.classes,
+                  num_groups=syn.groups, feature_dim=cfg.model.feature_dim, seed=cfg.train.seed,
+                  mode=syn.mode, progress=progress)
+    if syn.layout == "thumos":  # snippets at the config's stride and window, each video's own fps
+        from ..data.synthetic_thumos import generate_thumos_dataset
 
-    generate_synthetic_dataset(Path(cfg.data.root), num_train=cfg.synthetic.train_videos,
-                               num_val=cfg.synthetic.val_videos, num_classes=cfg.synthetic.classes,
-                               num_groups=cfg.synthetic.groups,
-                               feature_dim=cfg.model.feature_dim, seed=cfg.train.seed,
-                               mode=cfg.synthetic.mode, progress=progress)
+        generate_thumos_dataset(Path(cfg.data.root), stride_frames=cfg.data.stride_frames,
+                                window_frames=cfg.data.window_frames, **common)
+    else:
+        from ..data.synthetic import generate_synthetic_dataset
+
+        generate_synthetic_dataset(Path(cfg.data.root), **common)
 
 
 def read_data_annotations(cfg: Config) -> AnnotationSet:
@@ -67,9 +75,12 @@ def build_dataset(cfg: Config, subset: str, annotations: AnnotationSet, classes:
                         cfg.model.temporal_scale, cache_path=cache, file_pattern=cfg.data.file_pattern)
 
 
-def build_training_sets(cfg: Config, annotations: AnnotationSet, classes: list[str]) -> VideoDataset:
-    """The train subset's dataset; the validation subset's is built too, so that its problems show before
-    training. Features of another F than model.feature_dim are refused with the fix, which a config can make."""
+def build_training_sets(cfg: Config, annotations: AnnotationSet,
+                        classes: list[str]) -> VideoDataset | RandomWindows:
+    """The train subset's dataset; with windows.train_per_video > 0, that many random windows per video,
+    drawn again by `set_epoch` before each epoch. The validation subset's is built too, so that its problems
+    show before training. Features of another F than model.feature_dim are refused with the fix, which a
+    config can make."""
     try:
         train_set = build_dataset(cfg, cfg.data.train_subset, annotations, classes)
         require_segments(train_set, cfg.data.train_subset)
@@ -77,6 +88,8 @@ def build_training_sets(cfg: Config, annotations: AnnotationSet, classes: list[s
     except FeatureDimensionError as e:
         raise InputError(f"{e}; set {arg('overrides', ('model.feature_dim', e.found))} if every file has {e.found} "
                          "(`seqattnet check-data` counts them)") from None
+    if cfg.windows.enabled and cfg.windows.train_per_video > 0:
+        return RandomWindows(train_set, cfg.windows.train_per_video, cfg.train.seed, cfg.windows.min_fraction)
     return train_set
 
 

@@ -24,7 +24,7 @@ from ..structures import AnnotationSet, Detections, to_results
 from .build import build_dataset, load_ground_truth
 from .checkpoint import load_model
 from .inference import predict_batches
-from .windowed import merge_windows
+from .windowed import merge_windows, window_shares
 
 
 @dataclass
@@ -121,8 +121,9 @@ def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, c
     dataset = build_dataset(cfg, subset, ground_truth, classes)
     windows = getattr(dataset, "windows", None)
     evaluator = build_evaluator(cfg, ground_truth.subset(subset), classes, windows)
+    shares = window_shares(windows) if windows is not None and cfg.windows.merge == "centre" else None
     for detections in predict_batches(model, _loader(dataset, cfg.train.batch_size), cfg.inference, device,
-                                      progress, desc=f"evaluate {subset}", nms=windows is None):
+                                      progress, desc=f"evaluate {subset}", nms=windows is None, shares=shares):
         evaluator.process(detections)
     return evaluator.evaluate()
 

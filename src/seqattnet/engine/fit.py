@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..config import Config, apply_overrides, config_from_dict, load_config, save_config
 from ..config_files import shipped_configs
 from ..data.dataset import collate
+from ..data.windows import RandomWindows
 from ..devices import resolve_device
 from ..errors import InputError, arg, argument, counted, on_command_line
 from ..evaluation import write_results
@@ -119,11 +120,15 @@ def _fit(cfg: Config, out: Path, info: DistInfo, device: torch.device, generator
 
 def _epochs(run: _Run, trained: torch.nn.Module, loader: DataLoader, sampler, done: int) -> EvaluationReport | None:
     """Epochs done + 1 .. train.epochs, then the final evaluation on rank 0; Ctrl-C raises Interrupted."""
-    epoch, cache = done + 1, TargetCache(run.cfg)
+    train_set = loader.dataset
+    # random windows are new items every epoch: their targets are not worth keeping
+    epoch, cache = done + 1, TargetCache(run.cfg, keep=not hasattr(train_set, "set_epoch"))
     try:
         for epoch in range(done + 1, run.cfg.train.epochs + 1):
             if sampler is not None:
                 sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every process
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)  # RandomWindows: new windows each epoch, from the seed and the epoch
             _epoch(run, trained, loader, cache, epoch)
         epoch = run.cfg.train.epochs + 1
         return _finish(run) if run.info.is_main else None
@@ -203,7 +208,10 @@ def _start_output(run: _Run, train_set, done: int, note: str | None) -> None:
 
 
 def describe_items(dataset) -> str:
-    """What one epoch goes through: `24 videos`, or `15 windows of 6 videos` with windows.enabled."""
+    """What one epoch goes through: `24 videos`, `15 windows of 6 videos` with windows.enabled, or
+    `12 random windows of 6 videos` with windows.train_per_video."""
+    if isinstance(dataset, RandomWindows):
+        return f"{counted(len(dataset), 'random window')} of {counted(len(dataset.base.video_ids), 'video')}"
     windows = getattr(dataset, "windows", None)
     if windows is None:
         return counted(len(dataset), "video")

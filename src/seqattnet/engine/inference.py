@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from ..config import InferenceConfig
 from ..model import SeqAttNet
-from ..postprocess.decode import decode_candidates, score_candidates
+from ..postprocess.decode import Candidates, candidates_in, decode_candidates, score_candidates
 from ..postprocess.soft_nms import batched_soft_nms
 from ..structures import Detections, to_results, video_timing  # noqa: F401  (importable from here as before)
 
@@ -33,26 +33,45 @@ def _pad_by_video(video_index: torch.Tensor, num_videos: int,
     return padded, valid
 
 
+def soft_nms_options(cfg: InferenceConfig, method: str = "gaussian") -> dict:
+    """The config's Soft-NMS (Sec. 3.6.1): Gaussian with BMN's adaptive threshold on normalised segments,
+    class-agnostic (the paper) or per class (inference.soft_nms_classes), keeping max_detections."""
+    return dict(method=method, sigma=cfg.soft_nms_sigma, adaptive=(cfg.soft_nms_t1, cfg.soft_nms_t2),
+                top_k=cfg.max_detections, class_agnostic=cfg.soft_nms_classes == "agnostic")
+
+
 @torch.no_grad()
 def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durations_s: torch.Tensor,
-           cfg: InferenceConfig, nms: bool = True) -> list[Detections]:
+           cfg: InferenceConfig, nms: bool = True, shares_norm: torch.Tensor | None = None) -> list[Detections]:
     """features: Tensor[B, F, T]; durations_s: Tensor[B] -> one Detections per video (at most max_detections).
 
     nms=False returns every scored candidate, unsuppressed and in candidate order: windows of one video
-    are merged first and suppressed once (engine/windowed.py)."""
-    B = features.shape[0]
+    are merged first and suppressed once (engine/windowed.py). shares_norm: Tensor[B, 2] or None: only
+    candidates centred in [lo, hi) of their item's normalised time go on to the heads (a window's own share)."""
     maps = model(features)
     candidates = decode_candidates(maps.start, maps.end, maps.confidence, peak_ratio=cfg.peak_ratio,
                                    max_candidates=cfg.max_candidates)
+    if shares_norm is not None:
+        candidates = candidates_in(candidates, shares_norm.to(maps.start.device), model.temporal_scale)
     heads = model.heads(features, candidates.proposals, cfg.refine_steps)
-    scored = score_candidates(candidates, heads.offsets if cfg.refine else None, heads.class_log_probs,
-                              model.temporal_scale, top_k_classes=cfg.top_k_classes)
+    return candidate_detections(candidates, heads.offsets if cfg.refine else None, heads.class_log_probs,
+                                model.temporal_scale, video_ids, durations_s, cfg, nms)
+
+
+def candidate_detections(candidates: Candidates, offsets_norm: torch.Tensor | None, class_log_probs: torch.Tensor,
+                         temporal_scale: int, video_ids: list[str], durations_s: torch.Tensor,
+                         cfg: InferenceConfig, nms: bool = True) -> list[Detections]:
+    """The heads' outputs of a batch's candidates -> one Detections per video: refined, scored for the
+    config's classes (`score_candidates`), suppressed by the config's Soft-NMS unless nms=False.
+
+    offsets_norm: Tensor[P, 2] or None; class_log_probs: Tensor[P, Nc]; durations_s: Tensor[B]."""
+    B = len(video_ids)
+    scored = score_candidates(candidates, offsets_norm, class_log_probs, temporal_scale,
+                              top_k_classes=cfg.top_k_classes, class_min_score=cfg.class_min_score)
     (segments, scores, labels), valid = _pad_by_video(scored.video_index, B, scored.segments_norm.float(),
                                                       scored.scores.float(), scored.labels)
-    # Class-agnostic Gaussian Soft-NMS with BMN's adaptive threshold, on normalised segments (Sec. 3.6.1)
     if nms:
-        kept = batched_soft_nms(segments, scores, valid, labels, method="gaussian", sigma=cfg.soft_nms_sigma,
-                                adaptive=(cfg.soft_nms_t1, cfg.soft_nms_t2), top_k=cfg.max_detections)
+        kept = batched_soft_nms(segments, scores, valid, labels, **soft_nms_options(cfg))
         segments, scores, labels, valid = kept.segments, kept.scores, kept.labels, kept.valid
     out = []
     for b in range(B):
@@ -64,8 +83,11 @@ def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durat
 
 
 def predict_batches(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device, progress: bool = True,
-                    desc: str = "predict", nms: bool = True) -> Iterator[list[Detections]]:
-    """The detections of each batch of `loader`, in its order (see `detect`)."""
+                    desc: str = "predict", nms: bool = True,
+                    shares: dict[str, tuple[float, float]] | None = None) -> Iterator[list[Detections]]:
+    """The detections of each batch of `loader`, in its order (see `detect`); `shares`: item id -> the
+    (lo, hi) its candidates must be centred in (engine/windowed.py's window_shares)."""
     model.eval()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms)
+        kept = None if shares is None else torch.tensor([shares[v] for v in batch.video_ids], dtype=torch.float64)
+        yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms, kept)

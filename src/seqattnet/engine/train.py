@@ -31,18 +31,22 @@ class BatchTargets(NamedTuple):
 
 
 class TargetCache:
-    """The fixed targets of each video (G_S, G_E, G_C and cell matches), computed once per run."""
+    """The fixed targets of each video (G_S, G_E, G_C and cell matches), computed once per run
+    (every time when `keep` is False: items that do not come back, such as random windows)."""
 
-    def __init__(self, cfg: Config):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, keep: bool = True):
+        self.cfg, self.keep = cfg, keep
         self._videos: dict[str, tuple[BoundaryTargets, CellMatches]] = {}
 
     def __call__(self, video_id: str, segments_norm: torch.Tensor) -> tuple[BoundaryTargets, CellMatches]:
-        if video_id not in self._videos:
-            m = self.cfg.model
-            self._videos[video_id] = (boundary_targets(segments_norm, m.temporal_scale, self.cfg.labels.regions),
-                                      match_cells(segments_norm, m.temporal_scale, m.max_duration))
-        return self._videos[video_id]
+        if video_id in self._videos:
+            return self._videos[video_id]
+        m = self.cfg.model
+        targets = (boundary_targets(segments_norm, m.temporal_scale, self.cfg.labels.regions),
+                   match_cells(segments_norm, m.temporal_scale, m.max_duration))
+        if self.keep:
+            self._videos[video_id] = targets
+        return targets
 
 
 def batch_targets(batch: Batch, cfg: Config, generator: torch.Generator | None = None,

@@ -53,6 +53,18 @@ def decode_candidates(start: torch.Tensor, end: torch.Tensor, confidence: torch.
     return Candidates(proposals, top[keep])
 
 
+def candidates_in(candidates: Candidates, shares_norm: torch.Tensor, temporal_scale: int) -> Candidates:
+    """The candidates whose proposal is centred in its video's share [lo, hi) of normalised time.
+
+    shares_norm: Tensor[B, 2] (lo, hi) per video of the batch (a sliding window's own share of its
+    video, engine/windowed.py)."""
+    rows = candidates.proposals  # (P, 3) batch index, start_idx, end_idx
+    centre = (rows[:, 1] + rows[:, 2]).to(shares_norm.dtype) / (2 * temporal_scale)  # (P,)
+    share = shares_norm[rows[:, 0]]  # (P, 2)
+    inside = (centre >= share[:, 0]) & (centre < share[:, 1])
+    return Candidates(rows[inside], candidates.confidence[inside])
+
+
 class ScoredSegments(NamedTuple):
     segments_norm: torch.Tensor  # (M, 2) refined proposal in units of the video
     scores: torch.Tensor  # (M,) S = P x Cscore (Sec. 3.6)
@@ -61,12 +73,15 @@ class ScoredSegments(NamedTuple):
 
 
 def score_candidates(candidates: Candidates, offsets_norm: torch.Tensor | None, class_log_probs: torch.Tensor,
-                     temporal_scale: int, *, top_k_classes: int = 1) -> ScoredSegments:
+                     temporal_scale: int, *, top_k_classes: int = 1, class_min_score: float = 0.0) -> ScoredSegments:
     """Refine each candidate with the error head and score it for its top-k classes.
 
     offsets_norm: Tensor[P, 2] (delta_s, delta_e) in units of the video or None (no refinement);
     class_log_probs: Tensor[P, Nc]. Refined t = t + T delta in snippets (Sec. 3.5.2), i.e. u + delta
     in normalised units, clipped to [0, 1]; a refinement that would reverse the segment is dropped.
+    Each of the top-k classes c gives one row scored S = P x Cscore_c; a class after the first is kept
+    only when Cscore_c >= class_min_score x the first's (a segment annotated twice, with two labels, gets
+    both where the class head splits its probability between them; 0 keeps all k).
     """
     rows = candidates.proposals  # (P, 3) batch index, start_idx, end_idx
     seg = rows[:, 1:].to(class_log_probs.dtype) / temporal_scale  # (P, 2)
@@ -75,6 +90,7 @@ def score_candidates(candidates: Candidates, offsets_norm: torch.Tensor | None, 
         seg = torch.where((refined[:, 1] > refined[:, 0])[:, None], refined, seg)
     k = min(top_k_classes, class_log_probs.shape[1])
     class_prob, label = class_log_probs.exp().topk(k, dim=1)  # (P, k)
+    keep = (class_prob >= class_min_score * class_prob[:, :1]).reshape(-1)  # (P k,); the first always
     scores = candidates.confidence[:, None] * class_prob  # (P, k)
-    return ScoredSegments(seg.repeat_interleave(k, dim=0), scores.reshape(-1), label.reshape(-1),
-                          rows[:, 0].repeat_interleave(k))
+    return ScoredSegments(seg.repeat_interleave(k, dim=0)[keep], scores.reshape(-1)[keep], label.reshape(-1)[keep],
+                          rows[:, 0].repeat_interleave(k)[keep])
