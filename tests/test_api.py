@@ -194,3 +194,12 @@ def test_the_command_and_the_api_give_the_same_result_file(detector, run, tmp_pa
     detector.predict(run / "data" / "features", progress=False).to_json(tmp_path / "api.json")
     cli, api = (json.loads((tmp_path / name).read_text()) for name in ("cli.json", "api.json"))
     assert cli == api and len(cli["results"]) == 32
+
+
+def test_a_suggested_override_is_spelled_as_the_caller_writes_it():
+    from seqattnet.engine.distributed import DistInfo, local_batch_size
+
+    with pytest.raises(InputError, match=r"set overrides=\{'train.batch_size': 8\}"):
+        local_batch_size(10, DistInfo(world_size=4))
+    with command_line(), pytest.raises(InputError, match="set --set train.batch_size=8"):
+        local_batch_size(10, DistInfo(world_size=4))

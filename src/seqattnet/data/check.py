@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..errors import InputError, counted, quoted
+from ..errors import InputError, arg, counted, quoted
 from ..structures import AnnotationSet, VideoAnnotation
 from .annotations import read_annotations, read_class_names
 from .dataset import FeatureSpec, fit_segment, grid_duration_s
@@ -115,7 +115,7 @@ def check_config(cfg: Config, duration_tolerance: float = 0.1) -> DataReport:
                   duration_tolerance=duration_tolerance)
     if len(classes) != cfg.model.num_classes:
         report.errors.append(f"{counted(len(classes), 'class')}, but model.num_classes is {cfg.model.num_classes}; "
-                             f"set --set model.num_classes={len(classes)}")
+                             f"set {arg('overrides', ('model.num_classes', len(classes)))}")
     return report
 
 
@@ -219,6 +219,6 @@ def _wrong_dimensions(report: DataReport, wrong_dims: dict[int, list[Path]], rig
     fix when every file read has that dimension."""
     total = right + sum(len(paths) for paths in wrong_dims.values())
     for dim, paths in sorted(wrong_dims.items()):
-        fix = f"; set --set model.feature_dim={dim}" if len(paths) == total else ""
+        fix = f"; set {arg('overrides', ('model.feature_dim', dim))}" if len(paths) == total else ""
         report.errors.append(f"{len(paths):,} of {counted(total, 'feature file')} have dimension {dim}, but "
                              f"model.feature_dim is {feature_dim} (the first: {paths[0]}){fix}")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import InputError, quoted
+from ..errors import InputError, arg, quoted
 from ..files import atomic_write
 from ..structures import AnnotationSet, VideoAnnotation
 from .features import read_feature_meta, rescale_to_grid, snippet_times_s
@@ -217,7 +217,8 @@ class VideoDataset(torch.utils.data.Dataset):
         duration = grid_duration_s(video, self.spec)
         fps = self.spec.fps if self.spec.fps is not None else video.fps
         if fps is None and not self.spec.rescaled:
-            raise InputError.at(source, "no fps in the annotations and data.fps is not set (set --set data.fps=...)", video=vid)
+            raise InputError.at(source, "no fps in the annotations and data.fps is not set (set "
+                                f"{arg('overrides', ('data.fps', '...'))})", video=vid)
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise InputError.at(source, f"fps must be positive, got {fps}", video=vid, field="fps")
         kept_segments, kept_labels = [], []

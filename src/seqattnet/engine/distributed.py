@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ..errors import InputError
+from ..errors import InputError, arg
 
 EVALUATION_TIMEOUT = timedelta(hours=1)  # longest wait in a collective (torch's default: 10 min for NCCL)
 
@@ -62,7 +62,7 @@ def local_batch_size(batch_size: int, info: DistInfo) -> int:
     """train.batch_size is the global batch: each of the world_size processes takes an equal share."""
     if batch_size % info.world_size:
         raise InputError.at("train.batch_size", f"{batch_size} does not split over {info.world_size} processes; "
-                            f"set --set train.batch_size={info.world_size * max(1, batch_size // info.world_size)}")
+                            f"set {arg('overrides', ('train.batch_size', info.world_size * max(1, batch_size // info.world_size)))}")
     return batch_size // info.world_size
 
 
