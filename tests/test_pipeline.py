@@ -79,7 +79,9 @@ def test_detect_a_folder_with_ground_truth(make_video, tmp_path, capsys):
     a, b = _report_data(report / "a.html"), _report_data(report / "b.html")
     assert a["truth"] == [{"label": "run", "start_s": 0.2, "end_s": 1.1}] and b["truth"] is None
     assert b["duration_s"] == pytest.approx(2.0)  # the decoded frames / fps, as extraction recorded
-    # a second run reuses the features extracted the first time
-    assert main(["detect", str(tmp_path), "--checkpoint", str(checkpoint), "--report", str(report),
-                 "--weights", "random", "--quiet"]) == 0
+    # a second run into the same report replaces it only with --overwrite, and reuses the features extracted
+    again = ["detect", str(tmp_path), "--checkpoint", str(checkpoint), "--report", str(report), "--weights", "random",
+             "--quiet"]
+    assert main(again) == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert main([*again, "--overwrite"]) == 0
     assert "0 written, 2 skipped" in capsys.readouterr().out

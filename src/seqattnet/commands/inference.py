@@ -119,13 +119,11 @@ def add_detect(sub) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from ..pipeline import detect_videos, report_files
 
-    results = args.out or str(Path(args.report or "") / "results.json")
-    check_out(results, overwrite=args.overwrite)
-    pages = report_files(args.videos) if args.report and not args.overwrite else []
+    # without --out the results go into --report's folder (created if missing), checked with its other files
+    check_out(args.out or (None if args.report else "results.json"), overwrite=args.overwrite)
+    pages = report_files(args.videos) + ([] if args.out else ["results.json"]) if args.report and not args.overwrite else []
     check_out(args.report, folder=True, option="--report", overwrite=args.overwrite, outputs=pages)
     check_out(args.features, folder=True, option="--features")
     detect_videos(args.videos, args.checkpoint, report_dir=args.report, results_path=args.out,
