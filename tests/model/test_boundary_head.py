@@ -108,9 +108,5 @@ def test_shipped_activitynet_configs_count_parameters(name, expected):
         assert total == expected  # the paper's model, exactly
     else:
         assert cfg.model.error_input == "boundaries" and total <= 5_200_000
-        # Table 1's proposal stage less its BM layer (Conv3d 512 x 256 x 32) and map head (1x1 512 -> 128, two 3x3
-        # 128 -> 128, 1x1 128 -> 2); the shipped ones: Conv3d 256 x 256 x 16, 1x1 256 -> 64, two 3x3 64 -> 64,
-        # 1x1 64 -> 2; the error head: attention Linear(16, 16), time Linear(16, 1), content Linear(400, 1)
-        rest = 4_978_564 - (512 * 256 * 32 + 512) - (512 * 128 + 128) - 2 * (128 * 128 * 9 + 128) - (128 * 2 + 2)
-        stage = rest + (256 * 256 * 16 + 256) + (256 * 64 + 64) + 2 * (64 * 64 * 9 + 64) + (64 * 2 + 2)
-        assert total == stage + 90_401 + (16 * 16 + 16) + (16 + 1) + (400 + 1) == 1_653_015
+        # the error head: attention Linear(16, 16), time Linear(16, 1), content Linear(400, 1)
+        assert total == 4_978_564 + 90_401 + (16 * 16 + 16) + (16 + 1) + (400 + 1) == 5_069_655
