@@ -51,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
 DESCRIPTION = """Temporal action localization with SeqAttNet: train on per-video features (ActivityNet,
 THUMOS14 or your own), evaluate with the official ActivityNet mAP and AR@AN, detect actions in feature
 files or straight from video files, and export the model. `seqattnet demo` runs the whole pipeline on
-a built-in dataset in about 13 min of CPU time; `seqattnet COMMAND --help` describes each command."""
+a built-in dataset in about 7 min of CPU time; `seqattnet COMMAND --help` describes each command."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from .options import (CHECKPOINT_HELP, DEVICE_HELP, check_out, checkpoint_set, c
 
 
 def add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="generate the built-in dataset, train, evaluate and plot (about 13 min of CPU time; README)")
+    p = sub.add_parser("demo", help="generate the built-in dataset, train, evaluate and plot (about 7 min of CPU time; README)")
     p.add_argument("--out", default="runs/demo", help="run folder (the dataset goes to OUT/data)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a demo config value")
     p.add_argument("--overwrite", action="store_true", help="train again into an --out that holds a run (its data is kept)")
