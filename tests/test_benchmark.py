@@ -7,6 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from seqattnet.benchmark import (PAPER_STAGE, WORKER, Setting, flops_per_video, format_report,
                                  grouped_conv_backward_flop, run_one)
 from seqattnet.cli import main
+from seqattnet.model import SeqAttNet
 
 TINY_MODEL = ["model.temporal_scale=16", "model.max_duration=16", "model.feature_dim=8", "model.num_classes=3",
               "model.base_channels=8", "model.bm_channels=8", "model.map_channels=8", "model.num_samples=8",
@@ -19,7 +20,8 @@ def test_run_one_reports_time_memory_and_flops_for_every_path():
         for mode in ("infer", "train"):
             row = run_one(TINY, path, mode, torch.device("cpu"))
             assert row["ms_per_video"] > 0 and row["peak_mem_mb"] > 0 and row["flops_per_video"] > 0
-            assert row["cpu_ms_per_video"] > 0
+            assert row["cpu_ms_per_video"] > 0 and row["params"] == sum(
+                p.numel() for p in SeqAttNet(TINY.config_of(path).model).parameters())
 
 
 def test_the_worker_code_runs_one_measurement_and_prints_it(capsys):

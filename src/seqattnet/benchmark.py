@@ -102,7 +102,7 @@ def run_one(setting: Setting, path: str, mode: str, device: torch.device) -> dic
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"path": path, "mode": mode, "batch_size": setting.batch_size, "ms_per_video": 1000 * seconds / setting.batch_size,
             "cpu_ms_per_video": 1000 * cpu_seconds / setting.batch_size, "peak_mem_mb": peak_mb,
-            "flops_per_video": flops_per_video(setting, path, mode)}
+            "flops_per_video": flops_per_video(setting, path, mode), "params": sum(p.numel() for p in model.parameters())}
 
 
 def flops_per_video(setting: Setting, path: str, mode: str) -> float:
@@ -178,7 +178,7 @@ def measure(setting: Setting, device: str = "cpu", reference_batch: int | None =
                 raise RuntimeError(f"benchmark worker {path} {mode} failed:\n{done.stderr[-2000:]}")
             rows[(path, mode)] = json.loads(done.stdout.strip().splitlines()[-1])
     model = setting.config_of("fast").model
-    fast, against, reference = (_summary(rows[(p, "infer")], rows[(p, "train")], _params(setting, p)) for p in PATHS)
+    fast, against, reference = (_summary(rows[(p, "infer")], rows[(p, "train")]) for p in PATHS)
     return {
         "device": _device_name(device),
         "setting": {**dataclasses.asdict(setting), "temporal_scale": model.temporal_scale,
@@ -190,17 +190,12 @@ def measure(setting: Setting, device: str = "cpu", reference_batch: int | None =
     }
 
 
-def _summary(infer: dict, train: dict, params: int) -> dict:
+def _summary(infer: dict, train: dict) -> dict:
     return {"infer_ms_per_video": infer["ms_per_video"], "train_ms_per_video": train["ms_per_video"],
             "infer_cpu_ms_per_video": infer["cpu_ms_per_video"], "train_cpu_ms_per_video": train["cpu_ms_per_video"],
             "peak_mem_mb": train["peak_mem_mb"], "batch_size": train["batch_size"],
             "flops_per_video_infer": infer["flops_per_video"], "flops_per_video_train": train["flops_per_video"],
-            "params": params}
-
-
-def _params(setting: Setting, path: str = "fast") -> int:
-    model, _, _ = _model_and_batch(dataclasses.replace(setting, batch_size=1), path, torch.device("cpu"))
-    return sum(p.numel() for p in model.parameters())
+            "params": train["params"]}
 
 
 def _device_name(device: str) -> str:
