@@ -39,12 +39,12 @@ def write_diagnosis_report(out_dir: str | Path, diagnosis: Diagnosis, title: str
     """
     out = Path(out_dir)
     title = f"Detection diagnosis: {out.resolve().name}" if title is None else title
-    texts = (render(diagnosis, title, meta), json.dumps(diagnosis.to_dict(), allow_nan=False))  # REPORT_FILES
+    page_text, document_text = render(diagnosis, title, meta), json.dumps(diagnosis.to_dict(), allow_nan=False)
     out.mkdir(parents=True, exist_ok=True)
     page, document = (out / name for name in REPORT_FILES)
-    with atomic_writes([page, document]) as temporary:
-        for tmp, text in zip(temporary, texts):
-            tmp.write_text(text, encoding="utf-8")
+    with atomic_writes([page, document]) as (page_tmp, document_tmp):
+        page_tmp.write_text(page_text, encoding="utf-8")
+        document_tmp.write_text(document_text, encoding="utf-8")
     return page, document
 
 
@@ -205,7 +205,7 @@ def summary_text(d: Diagnosis) -> str:
     fp = d.false_positives
     worst = largest_gain(d)
     gain = ("removing no single error type would raise average mAP_N (every gain is 0)" if worst is None else
-            f"removing {worst} errors would gain {_pct(fp.gain[ERROR_TYPES.index(worst) - 1]):.2f} points of "
+            f"removing {worst} errors would gain {_pct(float(fp.gain.max())):.2f} points of "
             "average mAP_N")
     return (f"average mAP {_pct(d.detection.average_mAP):.2f} %, average mAP_N {_pct(d.average_mAP_n):.2f} %; "
             "top-G predictions of each class (G: its instances): "
