@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .features import num_snippets, snippet_times_s
+from .grid import num_snippets, snippet_times_s
 from .synthetic_files import check_request, write_dataset, write_json
 
 GENERATOR_VERSION = 1  # bump whenever the same seed would give different files
@@ -277,7 +277,7 @@ def _render(video: _Video, world: World, rng: np.random.Generator, knobs: Signal
     scene = mix(world.scenes[c], rng.standard_normal(z), knobs.scene_class_share)
     prototype = mix(world.prototypes[c], rng.standard_normal(z), 1.0 - knobs.instance_share)
     action = activation(times, video.signal_s, ramp_s)  # (n,)
-    bursts = place_distractors(rng, video, knobs)
+    bursts = place_distractors(rng, video.segments_s, video.duration_s, knobs.distractor_rate, knobs.distractor_s)
     others = np.flatnonzero(world.group_of != world.group_of[c])
     distractor = world.prototypes[rng.choice(others)] if others.size else rng.standard_normal(z)
 
@@ -306,13 +306,15 @@ def activation(times_s: np.ndarray, segments_s: np.ndarray, ramp_s: float | np.n
     return np.clip(0.5 + np.minimum(rise, fall), 0.0, 1.0).max(axis=1)
 
 
-def place_distractors(rng: np.random.Generator, video: _Video, knobs: SignalKnobs) -> np.ndarray:
-    """Unlabelled bursts placed in the background, at least a second away from any instance -> [M, 2] s."""
-    bounds = np.concatenate([[0.0], video.segments_s.ravel(), [video.duration_s]]).reshape(-1, 2)  # gaps (K+1, 2)
+def place_distractors(rng: np.random.Generator, segments_s: np.ndarray, duration_s: float, rate: float,
+                      lengths_s: tuple[float, float]) -> np.ndarray:
+    """Unlabelled bursts placed in the background of a video, at least a second away from any of its sorted,
+    disjoint `segments_s` ([K, 2] s): Poisson(`rate`) of them, each uniform in `lengths_s` long -> [M, 2] s."""
+    bounds = np.concatenate([[0.0], segments_s.ravel(), [duration_s]]).reshape(-1, 2)  # gaps (K+1, 2)
     gaps = bounds + np.array([1.0, -1.0])
     bursts = []
-    for _ in range(rng.poisson(knobs.distractor_rate)):
-        length = rng.uniform(*knobs.distractor_s)
+    for _ in range(rng.poisson(rate)):
+        length = rng.uniform(*lengths_s)
         room = gaps[:, 1] - gaps[:, 0] - length
         if not (room > 0).any():
             break

@@ -34,9 +34,8 @@ the video's own actions (the prototype of a class of the video's group, not of a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -254,8 +253,7 @@ def _distractor_signal(video: _Video, world: World, rng: np.random.Generator, kn
     """Unlabelled bursts in the background -> float64[n, Z] to add to the latent features."""
     rate = knobs.distractors_per_minute * video.duration_s / 60.0
     busy = _union(video.signal_s)  # distractors stay a second away from any instance
-    bursts = place_distractors(rng, SimpleNamespace(segments_s=busy, duration_s=video.duration_s),
-                          replace(knobs.signal, distractor_rate=rate))
+    bursts = place_distractors(rng, busy, video.duration_s, rate, knobs.signal.distractor_s)
     if not len(bursts):
         return np.zeros((len(times), knobs.signal.latent_dim))
     group = world.group_of[video.main_class]

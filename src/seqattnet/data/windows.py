@@ -185,6 +185,3 @@ class RandomWindows(torch.utils.data.Dataset):
         v, start = self.starts[i]
         window, segments, labels, _ = self.base.window_at(v, start, self.min_fraction)
         return self.base.sample(window, v, segments, labels)
-
-    def __getitems__(self, indices: list[int]) -> list[VideoSample]:
-        return [self[i] for i in indices]

@@ -191,7 +191,7 @@ def _start_output(run: _Run, train_set, done: int, note: str | None) -> None:
     TensorBoard writer, and the log's first lines; stale temporary checkpoints (and, for a fresh run, the
     best.pt and metrics.json of an earlier run) removed."""
     out, fresh = run.out, not run.rules.resume
-    stale = {*out.glob("*.tmp"), *out.glob(".*.tmp"), *([out / "best.pt", out / "metrics.json"] if fresh else [])}
+    stale = [*out.glob("*.tmp"), *([out / "best.pt", out / "metrics.json"] if fresh else [])]  # "*" matches dotfiles
     for path in stale:  # *.tmp: an output whose writer was killed before it renamed it
         path.unlink(missing_ok=True)
     save_config(run.cfg, out / "config.yaml")
