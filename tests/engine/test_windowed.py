@@ -192,3 +192,18 @@ def test_evaluation_with_the_centre_rule_sends_each_window_only_its_own_candidat
         return count
 
     assert outside(with_shares=True) == 0 and outside(with_shares=False) > 0
+
+
+def test_a_transposed_feature_file_is_not_answered_with_a_feature_dim_fix(monkeypatch):
+    """Its 'found' dimension is the snippet count: setting model.feature_dim to it would be wrong."""
+    from seqattnet.config import Config
+    from seqattnet.data.features import FeatureDimensionError
+    from seqattnet.engine import build
+
+    def transposed(*args, **kwargs):
+        raise FeatureDimensionError("v.npy: feature dimension 50, expected 400 (transposed?)", 50, True)
+
+    monkeypatch.setattr(build, "build_dataset", transposed)
+    with pytest.raises(FeatureDimensionError) as info:
+        build.build_training_sets(Config(), None, [])
+    assert "transposed?" in str(info.value) and "feature_dim" not in str(info.value)

@@ -86,6 +86,8 @@ def build_training_sets(cfg: Config, annotations: AnnotationSet,
         require_segments(train_set, cfg.data.train_subset)
         build_dataset(cfg, cfg.data.val_subset, annotations, classes)
     except FeatureDimensionError as e:
+        if e.transposed:  # its F is the model's: the rows are, not the dimension
+            raise
         raise InputError(f"{e}; set {arg('overrides', ('model.feature_dim', e.found))} if every file has {e.found} "
                          "(`seqattnet check-data` counts them)") from None
     if cfg.windows.enabled and cfg.windows.train_per_video > 0:
