@@ -9,7 +9,6 @@ Formats: `.npy`, `.npz` (one array, or the key "feats" / "features"), `.pt` (a t
 
 from __future__ import annotations
 
-import math
 import pickle
 import warnings
 import zipfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import above, at_least
 from ..errors import InputError, brief, quoted, unpickling_refused
 from ..files import atomic_write
 from ..structures import canonical_video_id
@@ -100,7 +100,8 @@ def read_feature_meta(path: str | Path) -> dict | None:
 
 
 # The numbers of the metadata that times and shapes are computed from, and the values each may take.
-_META_NUMBERS = {"fps": "> 0", "duration_s": "> 0", "stride_frames": "> 0", "feature_dim": "> 0", "window_frames": ">= 0"}
+_META_NUMBERS = {"fps": above(0), "duration_s": above(0), "stride_frames": above(0), "feature_dim": above(0),
+                 "window_frames": at_least(0)}
 
 
 def _checked_meta(meta: object, path: Path) -> dict:
@@ -113,8 +114,7 @@ def _checked_meta(meta: object, path: Path) -> dict:
         value = meta.get(key)
         if value is None:
             continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not (number and (value > 0 if rule == "> 0" else value >= 0)):
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and rule.allows(value)):
             raise InputError.at(path, f"must be a finite number {rule}, got {quoted(value)}", field=f"meta.{key}")
     return meta
 
