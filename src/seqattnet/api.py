@@ -161,5 +161,5 @@ def train(config: str | Path | Config | None, out: str | Path, overrides: Overri
     shipped name (demo, activitynet, ...), a YAML path or a Config, `overrides` a dict of dotted keys. A folder
     that holds a run is refused unless `resume` (continue it; `config` may be None: the run's own) or
     `overwrite` (replace it). The run's checkpoint is out/last.pt: `seqattnet.load(out / "last.pt")`."""
-    cfg = run_config(config, out, override_items(overrides), resume=resume, overwrite=overwrite, seed=seed)
+    cfg = run_config(config, out, override_items(overrides), resume=resume, seed=seed)
     return fit(cfg, out, progress=progress, resume=resume, overwrite=overwrite)

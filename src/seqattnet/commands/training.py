@@ -64,8 +64,8 @@ def run_train(args: argparse.Namespace) -> None:
     from ..engine.fit import run_config, train
 
     check_out(args.out, folder=True)
-    cfg = run_config(args.config, args.out, args.set, resume=args.resume, overwrite=args.overwrite, seed=args.seed)
-    _check_run_folder(args)  # refused above already when it holds a run; here for its note
+    _check_run_folder(args)  # before the config is read; train checks again while it holds the folder
+    cfg = run_config(args.config, args.out, args.set, resume=args.resume, seed=args.seed)
     report = train(cfg, args.out, progress=not args.quiet, resume=args.resume, overwrite=args.overwrite)
     if report is not None:  # None on the processes other than rank 0 under torchrun
         print(report.table())

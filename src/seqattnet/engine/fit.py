@@ -30,7 +30,7 @@ from .checkpoint import read_checkpoint, restore_rng_states, save_checkpoint
 from .distributed import (DistInfo, cleanup, init_distributed, local_batch_size, main_first, mean_over_processes,
                           wrap_model)
 from .evaluate import EvaluationReport, evaluate_model, first_difference
-from .run_folder import FolderRules, Interrupted, check_run_folder, interrupted_message, run_lock
+from .run_folder import FolderRules, Interrupted, interrupted_message, run_lock
 from .train import NonFiniteLoss, TargetCache, train_one_epoch
 
 log = logging.getLogger("seqattnet")
@@ -219,16 +219,15 @@ def describe_items(dataset) -> str:
 
 
 def run_config(config: str | Path | Config | None, out: str | Path, overrides: list[str] = (), *,
-               resume: bool = False, overwrite: bool = False, seed: int | None = None) -> Config:
+               resume: bool = False, seed: int | None = None) -> Config:
     """The config a training run into `out` uses: `config` (a shipped name, a YAML path or a Config) with
-    `overrides` and `seed`; with `resume`, `config` or else the run's saved one (see resume_config). A folder
-    that holds a run is refused first unless `resume` or `overwrite` (run_folder.check_run_folder)."""
+    `overrides` and `seed`; with `resume`, `config` or else the run's saved one (see resume_config). The folder
+    itself is `train`'s to check (run_folder.check_run_folder), before any work."""
     if config is None and not resume:
         example = ("`seqattnet train --config demo --out runs/x`; `seqattnet demo` is the demo" if on_command_line()
                    else "seqattnet.train(\"demo\", \"runs/x\")")
         raise InputError.at(argument("config"), f"train needs a config: a shipped name ({', '.join(shipped_configs())}) "
                             f"or a YAML path, unless {arg('resume', True)}; e.g. {example}")
-    check_run_folder(out, resume=resume, overwrite=overwrite)
     given = copy.deepcopy(config) if isinstance(config, Config) else None
     if given is None and config is not None:
         given = load_config(config)
