@@ -42,17 +42,20 @@ def soft_nms_options(cfg: InferenceConfig, method: str = "gaussian") -> dict:
 
 @torch.no_grad()
 def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durations_s: torch.Tensor,
-           cfg: InferenceConfig, nms: bool = True, shares_norm: torch.Tensor | None = None) -> list[Detections]:
+           cfg: InferenceConfig, nms: bool = True,
+           shares: dict[str, tuple[float, float]] | None = None) -> list[Detections]:
     """features: Tensor[B, F, T]; durations_s: Tensor[B] -> one Detections per video (at most max_detections).
 
     nms=False returns every scored candidate, unsuppressed and in candidate order: windows of one video
-    are merged first and suppressed once (engine/windowed.py). shares_norm: Tensor[B, 2] or None: only
-    candidates centred in [lo, hi) of their item's normalised time go on to the heads (a window's own share)."""
+    are merged first and suppressed once (engine/windowed.py). shares: item id -> (lo, hi) or None: only
+    candidates centred in [lo, hi) of their item's normalised time go on to the heads (a window's own share,
+    engine/windowed.py's window_shares)."""
     maps = model(features)
     candidates = decode_candidates(maps.start, maps.end, maps.confidence, peak_ratio=cfg.peak_ratio,
                                    max_candidates=cfg.max_candidates)
-    if shares_norm is not None:
-        candidates = candidates_in(candidates, shares_norm.to(maps.start.device), model.temporal_scale)
+    if shares is not None:
+        shares_norm = torch.tensor([shares[v] for v in video_ids], dtype=torch.float64, device=maps.start.device)
+        candidates = candidates_in(candidates, shares_norm, model.temporal_scale)  # (B, 2) above
     heads = model.heads(features, candidates.proposals, cfg.refine_steps)
     return candidate_detections(candidates, heads.offsets if cfg.refine else None, heads.class_log_probs,
                                 model.temporal_scale, video_ids, durations_s, cfg, nms)
@@ -85,9 +88,7 @@ def candidate_detections(candidates: Candidates, offsets_norm: torch.Tensor | No
 def predict_batches(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device, progress: bool = True,
                     desc: str = "predict", nms: bool = True,
                     shares: dict[str, tuple[float, float]] | None = None) -> Iterator[list[Detections]]:
-    """The detections of each batch of `loader`, in its order (see `detect`); `shares`: item id -> the
-    (lo, hi) its candidates must be centred in (engine/windowed.py's window_shares)."""
+    """The detections of each batch of `loader`, in its order (see `detect`, which `shares` goes to)."""
     model.eval()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        kept = None if shares is None else torch.tensor([shares[v] for v in batch.video_ids], dtype=torch.float64)
-        yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms, kept)
+        yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms, shares)

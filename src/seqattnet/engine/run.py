@@ -222,9 +222,8 @@ def _detect_windows(model, cfg: Config, raw: np.ndarray, video_id: str, fps: flo
         part = windows[lo:lo + batch_size]
         grids = np.stack([padded[w.start_idx:w.start_idx + T].T for w in part])  # (W, F, T)
         spans = torch.tensor([w.span_s for w in part], dtype=torch.float64)
-        kept = None if shares is None else torch.tensor([shares[w.item_id] for w in part], dtype=torch.float64)
         detections += detect(model, torch.from_numpy(grids).to(device), [w.item_id for w in part], spans,
-                             cfg.inference, nms=False, shares_norm=kept)
+                             cfg.inference, nms=False, shares=shares)
     return merge_windows(detections, {w.item_id: w for w in windows}, cfg.inference)[0]
 
 

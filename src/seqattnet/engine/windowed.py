@@ -7,7 +7,7 @@ An action cut by a window's edge is seen twice: cut short by that window, whole 
 overlap by at least the longest proposal). Merging everything, a cut detection that scores higher decays
 the whole one. With windows.merge "centre" each window keeps only the candidates whose proposal is
 centred in its own share of the video, which runs to the middle of its overlap with each neighbour (the
-first and last windows reach the video's ends): `window_shares` gives the shares, `detect(shares_norm=...)`
+first and last windows reach the video's ends): `window_shares` gives the shares, `detect(shares=...)`
 drops the other candidates before the heads, so every proposal comes from the window in which it lies
 furthest from an edge, a proposal no longer than the overlap is never cut, and the heads (most of the
 inference time of wide features) run on half of the candidates at an overlap of one half.
