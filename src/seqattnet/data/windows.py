@@ -87,11 +87,12 @@ class WindowDataset(VideoDataset):
         self._rows: dict[str, int] = {}
         super().__init__(annotations, feature_dir, classes, spec, temporal_scale, file_pattern=file_pattern,
                          tolerance_s=tolerance_s)
+        self.min_fraction = min_fraction
         self.windows: list[Window] = []
         self._items: list[tuple[int, np.ndarray, np.ndarray]] = []  # (video index, segments_norm, labels)
         self.dropped_fragments: list[str] = []
         for v, truth in enumerate(self._truth):
-            self._add_windows(v, truth, overlap, min_fraction)
+            self._add_windows(v, truth, overlap)
         if self.dropped_fragments:
             self.skipped.append(f"{len(self.dropped_fragments)} segment fragments cut by window edges left out "
                                 f"(< {min_fraction} of the segment or window; listed in dropped_fragments)")
@@ -102,21 +103,21 @@ class WindowDataset(VideoDataset):
         self._rows[truth.video_id] = self.source.rows(path, truth.video_id, self.spec.feature_dim)
         return path
 
-    def _add_windows(self, v: int, truth, overlap: float, min_fraction: float) -> None:
+    def _add_windows(self, v: int, truth, overlap: float) -> None:
         for start in window_starts(self._rows[truth.video_id], self.temporal_scale, overlap):
-            window, segments, labels, cut = self.window_at(v, start, min_fraction)
+            window, segments, labels, cut = self.window_at(v, start)
             for k in np.flatnonzero(cut):
                 self.dropped_fragments.append(f"video {truth.video_id!r}, window from snippet {start}: "
                                               f"fragment of segment {truth.segments_s[k].tolist()} s")
             self.windows.append(window)
             self._items.append((v, segments, labels))
 
-    def window_at(self, v: int, start: int, min_fraction: float) -> tuple[Window, np.ndarray, np.ndarray, np.ndarray]:
+    def window_at(self, v: int, start: int) -> tuple[Window, np.ndarray, np.ndarray, np.ndarray]:
         """The window of video v from snippet `start` -> (Window, segments_norm float32[K', 2], labels int[K'],
-        cut: bool[K], the video's segments it cuts below min_fraction)."""
+        cut: bool[K], the video's segments it cuts below self.min_fraction)."""
         truth, spec = self._truth[v], self.spec
         offset_s, span_s = window_geometry(start, self.temporal_scale, spec.stride_frames, spec.window_frames, truth.fps)
-        segments, kept = clip_to_window(truth.segments_s, offset_s, span_s, min_fraction)
+        segments, kept = clip_to_window(truth.segments_s, offset_s, span_s, self.min_fraction)
         cut = (truth.segments_s[:, 1] > offset_s) & (truth.segments_s[:, 0] < offset_s + span_s) & ~kept
         window = Window(f"{truth.video_id}@{start}", truth.video_id, start, offset_s, span_s, truth.duration_s)
         return window, segments.astype(np.float32), truth.labels[kept], cut
@@ -164,10 +165,10 @@ class RandomWindows(torch.utils.data.Dataset):
     [0, n − T], the window inside the video (a video shorter than T: one window from 0, padded).
     """
 
-    def __init__(self, base: WindowDataset, per_video: int, seed: int, min_fraction: float = 0.3) -> None:
+    def __init__(self, base: WindowDataset, per_video: int, seed: int) -> None:
         if per_video < 1:
             raise ValueError(f"per_video must be >= 1, got {per_video}")
-        self.base, self.per_video, self.seed, self.min_fraction = base, per_video, seed, min_fraction
+        self.base, self.per_video, self.seed = base, per_video, seed
         self.skipped = base.skipped
         self.set_epoch(1)
 
@@ -183,5 +184,5 @@ class RandomWindows(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> VideoSample:
         v, start = self.starts[i]
-        window, segments, labels, _ = self.base.window_at(v, start, self.min_fraction)
+        window, segments, labels, _ = self.base.window_at(v, start)  # cut as the base's windows are
         return self.base.sample(window, v, segments, labels)

@@ -91,7 +91,7 @@ def build_training_sets(cfg: Config, annotations: AnnotationSet,
         raise InputError(f"{e}; set {arg('overrides', ('model.feature_dim', e.found))} if every file has {e.found} "
                          "(`seqattnet check-data` counts them)") from None
     if cfg.windows.enabled and cfg.windows.train_per_video > 0:
-        return RandomWindows(train_set, cfg.windows.train_per_video, cfg.train.seed, cfg.windows.min_fraction)
+        return RandomWindows(train_set, cfg.windows.train_per_video, cfg.train.seed)
     return train_set
 
 
