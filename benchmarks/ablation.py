@@ -10,20 +10,24 @@ parameters. So a variant's error head is trained alone on the shipped default's 
 and class head, the same epochs, lr, batch size and data order), which is close to what training the variant
 from scratch would give, less the run-to-run noise of the other parts; it is compared with the shipped
 error head retrained alone the same way (HEAD_REFERENCE), so the difference is the change's alone.
-A change of the whole training (RETRAINED) is removed by a run of its own; a cheaper proposal stage (COST: 16
-sample points instead of Table 1's 32) is measured by a run of its own. Last, the accuracy-per-parameter
-curve: the shipped default with the proposal stage at 1, 1/2 and 1/4 of the demo's widths (SIZES).
+A change of the whole training (RETRAINED) is removed by a run of its own; each cheaper proposal stage (COST)
+is measured by a run of its own. Last, the accuracy-per-parameter curve: the shipped default with the
+proposal stage at 1, 1/2 and 1/4 of the demo's widths (SIZES).
 
-    python benchmarks/ablation.py [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
+    python benchmarks/ablation.py [--config demo] [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
                                   [--parts core,removals,cost,sizes] [--reuse] [--set key=value ...] [--json]
 
 Each mode's dataset is generated once into OUT/data-MODE (seed 0), so only training varies between seeds.
+`--config activitynet` trains the ActivityNet recipe (T = 100) on the same built-in data (its runs go to
+OUT/activitynet/MODE). With `--reuse`, a finished run whose config is unchanged is kept and an interrupted
+one resumes from its last.pt, so a long ablation can be stopped and started again.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import shutil
 import statistics
@@ -56,8 +60,11 @@ HEAD_REFERENCE = "shipped default, error head retrained alone"  # what each HEAD
 RETRAINED = {  # kept changes of the whole training, each removed alone: a run of its own
     "- longer training (6 epochs, constant lr)": ["train.epochs=6", "train.lr_step=0"],
 }
-COST = {  # a cheaper proposal stage (docs/model.md, "The proposal stage's cost") against the shipped default
-    "16 BM sample points (Table 1's 32)": ["model.num_samples=16"],
+COST = {  # cheaper proposal stages (docs/model.md, "The proposal stage's cost") against the shipped default
+    "stage BM 384, map 64, 16 points": ["model.bm_channels=384", "model.map_channels=64", "model.num_samples=16"],
+    "stage BM 512, map 64, 8 points": ["model.bm_channels=512", "model.map_channels=64", "model.num_samples=8"],
+    "stage BM 256, map 64, 16 points, 15 epochs": ["model.bm_channels=256", "model.map_channels=64",
+                                                   "model.num_samples=16", "train.epochs=15", "train.lr_step=11"],
 }
 SIZES = {  # proposal-stage widths (base, BM, map channels): the demo's, half, quarter
     "proposal stage x1": [],
@@ -68,6 +75,7 @@ SIZES = {  # proposal-stage widths (base, BM, map channels): the demo's, half, q
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="demo", help="the recipe every run starts from, trained on the built-in data")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     parser.add_argument("--modes", default="standard,hard", help="built-in data modes (synthetic.mode)")
     parser.add_argument("--out", default="runs/ablation", help="runs and datasets go here")
@@ -83,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="last stdout line: every row as JSON")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    rows = []
+    rows, config = [], Recipe(args.config)
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         results: dict[str, list[dict]] = {}
         for seed in seeds:
-            for name, scores in run_seed(Path(args.out), mode, seed, args.set, args.parts.split(","), args.reuse).items():
+            for name, scores in run_seed(config, Path(args.out), mode, seed, args.set, args.parts.split(","), args.reuse).items():
                 results.setdefault(name, []).append(scores)
         rows += [summarise(mode, name, runs) for name, runs in results.items()]
         print_table([r for r in rows if r["mode"] == mode], seeds)
@@ -97,10 +105,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[str], reuse: bool) -> dict[str, dict]:
+class Recipe:
+    """A shipped config trained on the built-in data: the demo's data and synthetic sections (and its number of
+    classes) replace the config's own, so `activitynet` (T = 100) reads the same videos as `demo`."""
+
+    def __init__(self, name: str):
+        self.name = name
+        demo = to_dict(load_config("demo"))
+        self.data = [] if name == "demo" else [
+            *(f"{section}.{key}={value}" for section in ("data", "synthetic") for key, value in demo[section].items()),
+            f"model.num_classes={demo['synthetic']['classes']}"]
+
+    def load(self, overrides: list[str]) -> Config:
+        return load_config(self.name, [*self.data, *overrides])
+
+    def folder(self, out: Path, mode: str) -> Path:
+        return out / mode if self.name == "demo" else out / self.name / mode
+
+
+def run_seed(recipe: Recipe, out: Path, mode: str, seed: int, overrides: list[str], parts: list[str],
+             reuse: bool) -> dict[str, dict]:
     """Every variant of one mode and seed -> {variant: scores}."""
     data = [f"data.root={out / f'data-{mode}'}", f"synthetic.mode={mode}", f"train.seed={seed}"]
-    folder, scores = out / mode / f"seed_{seed}", {}
+    folder, scores = recipe.folder(out, mode) / f"seed_{seed}", {}
+    trained = functools.partial(train_run, recipe)
     default = trained(folder, "shipped default", data + overrides, reuse)
     if "core" in parts:
         for name, extra in (("paper model", PAPER), ("shipped default", [])):
@@ -108,7 +136,7 @@ def run_seed(out: Path, mode: str, seed: int, overrides: list[str], parts: list[
             scores[name] = default if name == "shipped default" else trained(folder, name, run, reuse)
             scores[f"{name}, refinement off"] = trained(folder, name, run, True, "inference.refine=false")  # same weights
     if "removals" in parts:
-        shipped = load_config("demo", data + overrides).inference
+        shipped = recipe.load(data + overrides).inference
         for name, extra in {HEAD_REFERENCE: [], **HEAD_ONLY}.items():
             scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
         scores.setdefault("shipped default", default)  # what each RETRAINED removal is compared with
@@ -132,20 +160,24 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
 
-def trained(folder: Path, name: str, overrides: list[str], reuse: bool = False, *extra: str) -> dict:
-    """Train the demo config with `overrides` into folder/<name>, as `seqattnet train` does (with `reuse`, a
-    finished run there is kept); its scores with the config's inference settings and then `extra`."""
-    run, cfg = folder / _slug(name), load_config("demo", overrides)
+def train_run(recipe: Recipe, folder: Path, name: str, overrides: list[str], reuse: bool = False, *extra: str) -> dict:
+    """Train the recipe with `overrides` into folder/<name>, as `seqattnet train` does (with `reuse`, a finished
+    run there is kept and an interrupted one resumed); its scores with the config's inference settings and then
+    `extra`."""
+    run, cfg = folder / _slug(name), recipe.load(overrides)
     start = time.perf_counter()
-    if not (reuse and _finished_with(run, cfg)):
-        shutil.rmtree(run, ignore_errors=True)
-        train(cfg, run, progress=False)
+    same = reuse and _same_config(run, cfg)
+    if not (same and (run / "metrics.json").exists()):
+        resume = same and (run / "last.pt").exists()
+        if not resume:
+            shutil.rmtree(run, ignore_errors=True)
+        train(cfg, run, progress=False, resume=resume)
     return score(run / "last.pt", cfg, list(extra), time.perf_counter() - start)
 
 
-def _finished_with(run: Path, cfg: Config) -> bool:
-    """run/ holds a finished run of exactly cfg."""
-    if not (run / "metrics.json").exists():
+def _same_config(run: Path, cfg: Config) -> bool:
+    """run/ holds a run, finished or not, of exactly cfg."""
+    if not (run / "config.yaml").exists():
         return False
     saved, wanted = to_dict(config_from_dict(yaml.safe_load((run / "config.yaml").read_text()))), to_dict(cfg)
     for c in (saved, wanted):  # training stores data.root resolved

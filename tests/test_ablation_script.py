@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import yaml
+
 ABLATION = Path(__file__).parents[1] / "benchmarks" / "ablation.py"
 TINY = ["synthetic.train_videos=12", "synthetic.val_videos=6", "train.epochs=1", "train.lr_step=0",
         "train.batch_size=4", "train.num_threads=1", "model.temporal_scale=16", "model.max_duration=16",
@@ -45,3 +47,23 @@ def test_every_row_and_check_is_printed_and_reuse_keeps_finished_runs(tmp_path, 
     for old, new in zip(rows, again):
         if old["variant"] in trained:
             assert old["average_mAP"] == new["average_mAP"], old["variant"]
+
+
+def test_another_recipe_on_the_built_in_data_and_an_interrupted_run_resumes(tmp_path, capsys):
+    module = _ablation()
+    argv = ["--config", "activitynet", "--seeds", "0", "--modes", "standard", "--out", str(tmp_path), "--parts", "cost",
+            "--json", *[a for item in TINY for a in ("--set", item)]]
+    assert module.main(argv) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = tmp_path / "activitynet" / "standard" / "seed_0" / "shipped_default"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    # activitynet's (BMN's CSV files of 200 classes, rescaled) replaced by the demo's generated data
+    assert saved["model"]["num_classes"] == 20 and saved["data"]["rescaled"] is False
+    assert saved["data"]["file_pattern"] == "{video_id}.npy" and (tmp_path / "data-standard" / "annotations.json").exists()
+
+    (run / "metrics.json").unlink()  # stopped after its last checkpoint, before its evaluation
+    log = (run / "train.log").read_text()
+    assert module.main(argv + ["--reuse"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (run / "metrics.json").exists() and (run / "train.log").read_text().startswith(log)  # resumed, not restarted
+    assert [r["average_mAP"] for r in again] == [r["average_mAP"] for r in rows]
