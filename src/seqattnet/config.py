@@ -21,12 +21,12 @@ from typing import Any, Literal
 import yaml
 
 from .config_files import CONFIG_DIR, config_chain, shipped_configs
-from .config_sections import (Config, DataConfig, EvaluationConfig, InferenceConfig, LabelConfig, LossConfig,
-                              ModelConfig, SyntheticConfig, TrainConfig, WindowConfig)
+from .config_sections import (MAP_CONV_GROUPS, Config, DataConfig, EvaluationConfig, InferenceConfig, LabelConfig,
+                              LossConfig, ModelConfig, SyntheticConfig, TrainConfig, WindowConfig)
 from .errors import InputError, argument, quoted
 from .files import write_text_atomic
 
-__all__ = ["CONFIG_DIR", "LIMITS", "MOVED_KEYS", "SECTIONS", "Config", "DataConfig", "EvaluationConfig",
+__all__ = ["CONFIG_DIR", "LIMITS", "MAP_CONV_GROUPS", "MOVED_KEYS", "SECTIONS", "Config", "DataConfig", "EvaluationConfig",
            "InferenceConfig", "InputError", "LabelConfig", "Limit", "LossConfig", "ModelConfig", "SyntheticConfig",
            "TrainConfig", "WindowConfig", "apply_override", "apply_overrides", "check_together", "config_from_dict",
            "load_config", "migrate", "migrate_key", "save_config", "shipped_configs", "to_dict"]
@@ -177,6 +177,9 @@ def check_together(cfg: Config, source: str) -> None:
         (m.feature_dim % m.conv_groups == 0 and m.base_channels % m.conv_groups == 0,
          f"'model.conv_groups' {m.conv_groups} must divide 'model.feature_dim' {m.feature_dim} and "
          f"'model.base_channels' {m.base_channels}"),
+        (m.map_conv != "grouped" or m.map_channels % MAP_CONV_GROUPS == 0,
+         f"'model.map_conv' grouped splits 'model.map_channels' {m.map_channels} into {MAP_CONV_GROUPS} groups: "
+         f"use a multiple of {MAP_CONV_GROUPS}"),
         (inf.top_k_classes <= m.num_classes,
          f"'inference.top_k_classes' {inf.top_k_classes} must be <= 'model.num_classes' {m.num_classes}"),
         (cfg.windows.enabled or cfg.windows.train_per_video == 0,

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Literal
 
 
+MAP_CONV_GROUPS = 4  # model.map_conv "grouped": 4 groups of channels, as BMN's base and start/end convolutions
+
+
 @dataclass
 class ModelConfig:
     feature_dim: int = 400  # F: TSN 200 RGB + 200 flow
@@ -22,8 +25,9 @@ class ModelConfig:
     base_channels: int = 256  # Table 1
     bm_channels: int = 512  # Conv3d output channels, Table 1
     map_channels: int = 128  # Conv2d channels of the map head, Table 1
-    map_conv: Literal["full", "separable"] = "full"  # the map head's 3x3 convolutions: full (Table 1) or
-    # separable (depthwise 3x3 + pointwise 1x1: 8x fewer FLOPs there, measured lower; docs/model.md)
+    map_conv: Literal["full", "separable", "grouped"] = "full"  # the map head's 3x3 convolutions: full (Table 1),
+    # separable (depthwise 3x3 + pointwise 1x1: 8x fewer FLOPs there, measured lower; docs/model.md) or grouped
+    # (MAP_CONV_GROUPS groups of channels: that many times fewer)
     num_samples: int = 32  # N, boundary-matching sample points (Table 1 / BMN)
     samples_per_bin: int = 3  # BMN
     boundary_ratio: float = 0.5  # BM sampling region widened by this x length on each side (BMN)

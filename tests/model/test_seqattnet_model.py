@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.nn import functional as nnf
 
-from seqattnet.config import ModelConfig, load_config
+from seqattnet.config import InputError, ModelConfig, load_config
 from seqattnet.model import SeqAttNet
 from seqattnet.model.proposal import MapHead
 from seqattnet.model.heads import SequentialHead, TemporalAttention, amass
@@ -68,7 +68,7 @@ def test_sequential_head_is_equation_1():
     torch.testing.assert_close(head(x, torch.ones(1, 4, dtype=torch.bool))[0], head.content(h))
 
 
-@pytest.mark.parametrize("map_conv", ["full", "separable"])
+@pytest.mark.parametrize("map_conv", ["full", "separable", "grouped"])
 @pytest.mark.parametrize("D", [12, 7])
 def test_map_head_on_valid_cells_equals_the_plain_stack(D, map_conv):
     torch.manual_seed(0)
@@ -83,17 +83,17 @@ def test_map_head_on_valid_cells_equals_the_plain_stack(D, map_conv):
     assert torch.all(fast[:, :, ~valid] == 0)  # never read: losses and decoding use valid cells only
 
 
-@pytest.mark.parametrize("map_conv", ["full", "separable"])
+@pytest.mark.parametrize("map_conv", ["full", "separable", "grouped"])
 def test_map_head_is_the_padded_convolution_stack(map_conv):
     """MapHead pads itself; the same weights in torch's padded convolutions give the same maps."""
     torch.manual_seed(0)
-    head = MapHead(6, 4, map_conv).double()
+    head = MapHead(6, 8, map_conv).double()
     grid = torch.randn(2, 6, 5, 7, dtype=torch.float64)
 
     def padded(conv, h):
-        if map_conv == "full":
-            return nnf.conv2d(h, conv.weight, conv.bias, padding=1)
-        h = nnf.conv2d(h, conv.depthwise.weight, conv.depthwise.bias, padding=1, groups=4)
+        if map_conv != "separable":
+            return nnf.conv2d(h, conv.weight, conv.bias, padding=1, groups=4 if map_conv == "grouped" else 1)
+        h = nnf.conv2d(h, conv.depthwise.weight, conv.depthwise.bias, padding=1, groups=8)
         return nnf.conv2d(h, conv.pointwise.weight, conv.pointwise.bias)
 
     h = torch.relu(nnf.conv2d(grid, head.reduce.weight, head.reduce.bias))
@@ -102,8 +102,14 @@ def test_map_head_is_the_padded_convolution_stack(map_conv):
     torch.testing.assert_close(head(grid), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_a_separable_map_head_costs_a_fraction_of_the_full_one():
-    full, separable = MapHead(16, 128, "full"), MapHead(16, 128, "separable")
+def test_separable_and_grouped_map_heads_cost_a_fraction_of_the_full_one():
+    full, separable, grouped = MapHead(16, 128, "full"), MapHead(16, 128, "separable"), MapHead(16, 128, "grouped")
     count = lambda m: sum(p.numel() for p in (*m.conv_a.parameters(), *m.conv_b.parameters()))  # noqa: E731
     assert count(full) == 2 * (128 * 128 * 9 + 128)
     assert count(separable) == 2 * (128 * 9 + 128 + 128 * 128 + 128)
+    assert count(grouped) == 2 * (4 * 32 * 32 * 9 + 128)  # four 32-channel 3x3 convolutions per layer
+
+
+def test_grouped_map_convolutions_need_map_channels_in_four_groups():
+    with pytest.raises(InputError, match=r"'model.map_conv' grouped splits 'model.map_channels' 66 into 4 groups"):
+        load_config("demo", ["model.map_conv=grouped", "model.map_channels=66"])

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ModelConfig
+from ..config import MAP_CONV_GROUPS, ModelConfig
 from .boundary_matching import BoundaryMatching
 
 
@@ -36,8 +36,11 @@ class SeparableConv2d(nn.Module):
 
 
 def conv3x3(channels: int, kind: str) -> nn.Module:
-    """The map head's unpadded 3x3 convolution: "full" (Table 1) or "separable" (`SeparableConv2d`)."""
-    return SeparableConv2d(channels) if kind == "separable" else nn.Conv2d(channels, channels, 3)
+    """The map head's unpadded 3x3 convolution: "full" (Table 1), "separable" (`SeparableConv2d`) or
+    "grouped" (MAP_CONV_GROUPS groups of channels, each its own 3x3 convolution: that many times cheaper)."""
+    if kind == "separable":
+        return SeparableConv2d(channels)
+    return nn.Conv2d(channels, channels, 3, groups=MAP_CONV_GROUPS if kind == "grouped" else 1)
 
 
 class MapHead(nn.Module):
