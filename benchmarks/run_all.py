@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["bench_evaluation.py", "bench_diagnosis.py", "bench_soft_nms.py", "bench_data_loading.py", "bench_model.py"]
+SCRIPTS = ["bench_evaluation.py", "bench_diagnosis.py", "bench_soft_nms.py", "bench_data_loading.py", "bench_model.py",
+           "bench_heads.py"]
 
 if __name__ == "__main__":
     here = Path(__file__).parent

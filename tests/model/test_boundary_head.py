@@ -19,29 +19,29 @@ def windows(features, proposals, **kwargs):
 def test_windows_are_centred_on_each_boundary_and_the_end_window_runs_backwards():
     proposals = torch.tensor([[0, 2, 6], [1, 3, 4]])  # lengths 4 and 1
     x, half = windows(positions(10, 2), proposals, context=0.25, points=4)
-    assert x.shape == (4, 1, 4)
+    assert x.shape == (4, 4, 1)  # (2P, points, F)
     assert half.tolist() == [1.0, 1.0]  # 0.25 x 4 = 1; 0.25 x 1 raised to one snippet
     # steps -0.75, -0.25, 0.25, 0.75 of h around the start, outside -> inside
-    torch.testing.assert_close(x[0, 0], torch.tensor([1.25, 1.75, 2.25, 2.75], dtype=torch.float64))
-    torch.testing.assert_close(x[1, 0], 100 + torch.tensor([2.25, 2.75, 3.25, 3.75], dtype=torch.float64))
+    torch.testing.assert_close(x[0, :, 0], torch.tensor([1.25, 1.75, 2.25, 2.75], dtype=torch.float64))
+    torch.testing.assert_close(x[1, :, 0], 100 + torch.tensor([2.25, 2.75, 3.25, 3.75], dtype=torch.float64))
     # the end windows, from outside (after the end) to inside
-    torch.testing.assert_close(x[2, 0], torch.tensor([6.75, 6.25, 5.75, 5.25], dtype=torch.float64))
-    torch.testing.assert_close(x[3, 0], 100 + torch.tensor([4.75, 4.25, 3.75, 3.25], dtype=torch.float64))
+    torch.testing.assert_close(x[2, :, 0], torch.tensor([6.75, 6.25, 5.75, 5.25], dtype=torch.float64))
+    torch.testing.assert_close(x[3, :, 0], 100 + torch.tensor([4.75, 4.25, 3.75, 3.25], dtype=torch.float64))
 
 
 def test_windows_past_the_video_read_its_edge_columns():
     x, half = windows(positions(10), torch.tensor([[0, 0, 10]]), context=0.25, points=4)
     assert half.tolist() == [2.5]
     # positions -1.875, -0.625, 0.625, 1.875: the first two before the first column's centre
-    torch.testing.assert_close(x[0, 0], torch.tensor([0.5, 0.5, 0.625, 1.875], dtype=torch.float64))
-    torch.testing.assert_close(x[1, 0], torch.tensor([9.5, 9.5, 9.375, 8.125], dtype=torch.float64))
+    torch.testing.assert_close(x[0, :, 0], torch.tensor([0.5, 0.5, 0.625, 1.875], dtype=torch.float64))
+    torch.testing.assert_close(x[1, :, 0], torch.tensor([9.5, 9.5, 9.375, 8.125], dtype=torch.float64))
 
 
 def test_windows_between_grid_lines_are_read_there():
     x, half = boundary_windows(positions(10), torch.tensor([0]), torch.tensor([[2.3, 6.1]]), context=0.5, points=2)
     assert half.tolist() == [pytest.approx(1.9)]
     # steps -0.5, 0.5 of h: starts 1.35 and 3.25; ends (backwards) 7.05 and 5.15
-    torch.testing.assert_close(x[:, 0], torch.tensor([[1.35, 3.25], [7.05, 5.15]], dtype=torch.float64))
+    torch.testing.assert_close(x[:, :, 0], torch.tensor([[1.35, 3.25], [7.05, 5.15]], dtype=torch.float64))
 
 
 def test_a_second_step_reads_the_windows_around_the_first_steps_boundaries():

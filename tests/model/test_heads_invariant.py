@@ -58,11 +58,11 @@ def test_one_head_does_not_depend_on_the_padded_width(attention):
     torch.manual_seed(1)
     head = SequentialHead(T, F, 3, attention).double()
     features = torch.randn(2, F, T, dtype=torch.float64)
-    x, valid = amass(features, PROPOSALS, "pad", T)  # (P, F, T)
+    x, valid = amass(features, PROPOSALS, "pad", T)  # (P, T, F)
     want = head(x, valid)
     for index, (_, start, end) in enumerate(PROPOSALS.tolist()):
         for width in range(end - start, T + 1):
-            got = head(x[index:index + 1, :, :width], valid[index:index + 1, :width])
+            got = head(x[index:index + 1, :width], valid[index:index + 1, :width])
             torch.testing.assert_close(got, want[index:index + 1], rtol=0, atol=1e-12)
 
 

@@ -33,39 +33,41 @@ def test_paper_parameter_count():
 def test_amass_pads_and_resamples():
     features = torch.arange(2 * 3 * 6, dtype=torch.float32).reshape(2, 3, 6)
     proposals = torch.tensor([[0, 1, 4], [1, 0, 6], [1, 5, 6]])
-    x, valid = amass(features, proposals, "pad")
-    assert x.shape == (3, 3, 6)
-    torch.testing.assert_close(x[0, :, :3], features[0, :, 1:4])
-    assert torch.all(x[0, :, 3:] == 0)
-    torch.testing.assert_close(x[1], features[1])
-    torch.testing.assert_close(x[2, :, 0], features[1, :, 5])
+    x, valid = amass(features, proposals, "pad")  # (P, W, F): step j of proposal p is x[p, j]
+    assert x.shape == (3, 6, 3)
+    torch.testing.assert_close(x[0, :3], features[0, :, 1:4].t())
+    assert torch.all(x[0, 3:] == 0)
+    torch.testing.assert_close(x[1], features[1].t())
+    torch.testing.assert_close(x[2, 0], features[1, :, 5])
     assert valid.sum(1).tolist() == [3, 6, 1]
     x, valid = amass(features, proposals, "resample")
     assert valid.all()
     # snippets 1..3 of video 0 spread over 6 points: 1, 1.4, 1.8, 2.2, 2.6, 3
-    torch.testing.assert_close(x[0, 0], torch.tensor([1.0, 1.4, 1.8, 2.2, 2.6, 3.0]))
-    torch.testing.assert_close(x[2, 0], features[1, 0, 5].expand(6))
+    torch.testing.assert_close(x[0, :, 0], torch.tensor([1.0, 1.4, 1.8, 2.2, 2.6, 3.0]))
+    torch.testing.assert_close(x[2, :, 0], features[1, 0, 5].expand(6))
 
 
 def test_attention_softmax_ignores_padding_and_uniform_is_identity():
     torch.manual_seed(0)
     att = TemporalAttention(5, "softmax")
-    x = torch.randn(2, 3, 5)
+    x = torch.randn(2, 5, 3)  # (P, W, F)
     valid = torch.tensor([[True, True, False, False, False], [True] * 5])
-    x = x * valid[:, None, :]
-    ax = att(x, valid)
-    logits = att.linear(x)[0, 1, :2]
-    torch.testing.assert_close(ax[0, 1, :2], torch.softmax(logits, 0) * x[0, 1, :2])
-    assert torch.all(ax[0, :, 2:] == 0)
-    assert torch.equal(TemporalAttention(5, "uniform")(x, valid), x)
+    x = x * valid[:, :, None]
+    e, s = att(x, valid)
+    a = e / s[:, None, :]  # (P, W, F)
+    logits = att.linear(x[0, :, 1])[:2]  # channel 1 of proposal 0 over its two valid steps
+    torch.testing.assert_close(a[0, :2, 1], torch.softmax(logits, 0))
+    assert torch.all(e[0, 2:] == 0)
+    torch.testing.assert_close(a.sum(1), torch.ones(2, 3))
+    assert TemporalAttention(5, "uniform")(x, valid) == (None, None)  # A = 1
 
 
 def test_sequential_head_is_equation_1():
     torch.manual_seed(0)
     head = SequentialHead(4, 3, 2, attention="uniform")
-    x = torch.randn(1, 3, 4)
+    x = torch.randn(1, 3, 4)  # (P, F, W)
     h = torch.relu(x[0] @ head.time.weight[0] + head.time.bias)  # (F,)
-    torch.testing.assert_close(head(x, torch.ones(1, 4, dtype=torch.bool))[0], head.content(h))
+    torch.testing.assert_close(head(x.transpose(1, 2), torch.ones(1, 4, dtype=torch.bool))[0], head.content(h))
 
 
 @pytest.mark.parametrize("map_conv", ["full", "separable", "grouped"])

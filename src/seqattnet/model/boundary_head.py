@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .heads import SequentialHead
+from .heads import SequentialHead, interpolate
 
 
 def boundary_windows(features: torch.Tensor, batch_index: torch.Tensor, bounds: torch.Tensor, context: float,
@@ -26,7 +26,7 @@ def boundary_windows(features: torch.Tensor, batch_index: torch.Tensor, bounds: 
 
     features: Tensor[B, F, T]; batch_index: long Tensor[P]; bounds: Tensor[P, 2] (start, end) in snippets,
     on the grid or between its lines (a refined proposal).
-    Returns X: Tensor[2P, F, points] (the P start windows, then the P end windows read backwards) and
+    Returns X: Tensor[2P, points, F] (time-major; the P start windows, then the P end windows read backwards) and
     half_width: Tensor[P], h in snippets. Position u (snippet units, column t centred on t + 0.5) is
     read by linear interpolation between columns; positions outside the video take the edge column.
     """
@@ -38,13 +38,12 @@ def boundary_windows(features: torch.Tensor, batch_index: torch.Tensor, bounds: 
     at_end = end[:, None] - half[:, None] * steps[None, :]
     pos = torch.cat([at_start, at_end]) - 0.5  # (2P, points) in column units
     lo = pos.floor().clamp(0, T - 1)
-    frac = (pos - lo).clamp(0, 1).unsqueeze(-1)  # (2P, points, 1)
+    frac = (pos - lo).clamp(0, 1)  # (2P, points)
     lo = lo.long()
     hi = (lo + 1).clamp(max=T - 1)
     rows = features.transpose(1, 2).reshape(B * T, Fdim)  # (B*T, F)
     base = (batch_index * T).repeat(2)[:, None]  # (2P, 1)
-    x = rows[base + lo] * (1 - frac) + rows[base + hi] * frac  # (2P, points, F)
-    return x.transpose(1, 2).contiguous(), half  # (2P, F, points), (P,)
+    return interpolate(rows, base + lo, base + hi, frac), half  # (2P, points, F), (P,)
 
 
 class BoundaryErrorHead(nn.Module):
@@ -68,7 +67,7 @@ class BoundaryErrorHead(nn.Module):
         grid = proposals[:, 1:].to(features.dtype)  # (P, 2) snippets
         bounds, scale = grid, None
         for _ in range(steps):
-            x, half = boundary_windows(features, proposals[:, 0], bounds, self.context, self.points)  # (2P, F, points)
+            x, half = boundary_windows(features, proposals[:, 0], bounds, self.context, self.points)  # (2P, points, F)
             valid = torch.ones(x.shape[0], self.points, dtype=torch.bool, device=x.device)
             out = torch.tanh(self.net(x, valid)).view(2, -1).t()  # (P, 2): towards the inside, in units of h
             bounds = bounds + out * torch.stack([half, -half], dim=1)

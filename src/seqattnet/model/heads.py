@@ -31,15 +31,28 @@ def widen(proposals: torch.Tensor, temporal_scale: int, context: float) -> torch
     return torch.stack([b, (start - margin).clamp(min=0), (end + margin).clamp(max=temporal_scale)], dim=1)
 
 
+def interpolate(rows: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
+    """rows[lo] * (1 - frac) + rows[hi] * frac, gathered and weighted in one pass (an embedding bag of two).
+
+    rows: Tensor[N, F]; lo, hi: long Tensor[P, W]; frac: Tensor[P, W] -> Tensor[P, W, F]. The unfused
+    form writes five (P, W, F) tensors; this reads each row once and writes the result once.
+    """
+    index = torch.stack([lo, hi], dim=-1).flatten(0, 1)  # (P*W, 2)
+    weight = torch.stack([1 - frac, frac], dim=-1).flatten(0, 1)  # (P*W, 2)
+    x = F.embedding_bag(index, rows, per_sample_weights=weight, mode="sum")  # (P*W, F)
+    return x.view(*lo.shape, rows.shape[1])  # (P, W, F)
+
+
 def amass(features: torch.Tensor, proposals: torch.Tensor, mode: str = "pad",
           width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack each proposal's own feature columns into the 3D input X (paper Fig. 1).
+    """Stack each proposal's own feature columns into the 3D input X (paper Fig. 1), time-major.
 
     features: Tensor[B, F, T]; proposals: long Tensor[P, 3] rows (batch index, start_idx, end_idx)
     covering snippets start_idx .. end_idx - 1 (end exclusive, 1 <= length <= T).
     mode "pad": columns left-aligned and zero-padded (the paper); "resample": linearly resampled to T points.
     width: steps kept (default T; in "pad" mode any width >= the longest proposal gives the same model outputs).
-    Returns X: Tensor[P, F, width] and valid: bool Tensor[P, width].
+    Returns X: Tensor[P, width, F] (step j of proposal p is X[p, j]: the gather's own layout, no transpose)
+    and valid: bool Tensor[P, width].
     """
     B, Fdim, T = features.shape
     b, start, end = proposals.unbind(1)
@@ -49,16 +62,15 @@ def amass(features: torch.Tensor, proposals: torch.Tensor, mode: str = "pad",
         steps = torch.arange(width or T, device=features.device)
         valid = steps[None, :] < length[:, None]  # (P, width)
         index = torch.where(valid, (b * T + start)[:, None] + steps[None, :], B * T)  # (P, width); B*T: zero row
-        return rows[index].transpose(1, 2).contiguous(), valid  # (P, F, width)
+        return rows[index], valid  # (P, width, F)
     if mode == "resample":
         steps = torch.arange(T, device=features.device)
         # the proposal's snippets start .. end - 1 sampled at T evenly spaced points
         pos = start[:, None] + (length - 1)[:, None].to(features.dtype) * steps[None, :] / max(T - 1, 1)  # (P, T)
         lo = pos.floor().long().clamp(0, T - 1)
         hi = torch.minimum(lo + 1, (end - 1)[:, None])
-        frac = (pos - lo).unsqueeze(-1)  # (P, T, 1)
-        x = rows[(b * T)[:, None] + lo] * (1 - frac) + rows[(b * T)[:, None] + hi] * frac  # (P, T, F)
-        return x.transpose(1, 2).contiguous(), torch.ones_like(lo, dtype=torch.bool)  # (P, F, T)
+        x = interpolate(rows, (b * T)[:, None] + lo, (b * T)[:, None] + hi, pos - lo)  # (P, T, F)
+        return x, torch.ones_like(lo, dtype=torch.bool)
     raise ValueError(f"amassment mode must be 'pad' or 'resample', got {mode!r}")
 
 
@@ -66,6 +78,8 @@ class TemporalAttention(nn.Module):
     """One Linear(T, T) along time, shared by all F channels (Table 2): A = softmax_t(W x + b), AX = A * X.
 
     mode "softmax" (paper), "sigmoid" (a gate per step) or "uniform" (no attention: A = 1, the ablation).
+    It returns A as weights E and a divisor S, A = E / S, so that the head can divide after contracting
+    time: by a (P, F) tensor instead of the (P, W, F) one.
     """
 
     def __init__(self, temporal_scale: int, mode: str = "softmax"):
@@ -75,22 +89,29 @@ class TemporalAttention(nn.Module):
         self.mode = mode
         self.linear = nn.Linear(temporal_scale, temporal_scale) if mode != "uniform" else None
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """x: Tensor[P, F, W], valid: bool Tensor[P, W], W <= T -> AX: Tensor[P, F, W]."""
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """x: Tensor[P, W, F], valid: bool Tensor[P, W], W <= T -> E: Tensor[P, W, F] (a new tensor: the
+        caller may overwrite it) and S: Tensor[P, F] with A = E / S[:, None] (S None: A = E; both None: A = 1)."""
         if self.linear is None:
-            return x
-        n = x.shape[-1]
-        logits = F.linear(x, self.linear.weight[:n, :n], self.linear.bias[:n])  # (P, F, W): one W for all channels
+            return None, None
+        P, n = x.shape[:2]
+        bias = self.linear.bias[:n, None]  # (W, 1): one W x + b for all channels
+        if self.mode == "softmax":  # padded steps get -inf logits through the bias: no separate masking pass
+            bias = bias + torch.zeros_like(valid, dtype=x.dtype).masked_fill(~valid, float("-inf"))[:, :, None]
+        logits = torch.baddbmm(bias, self.linear.weight[:n, :n].expand(P, n, n), x)  # (P, W, F)
+        # in place below: baddbmm's backward does not read its output; sigmoid_ and exp_ save theirs, so the
+        # head writes into E only when no graph keeps it
         if self.mode == "sigmoid":
-            return torch.sigmoid(logits) * x  # x is already zero on padded steps
-        logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
-        return torch.softmax(logits, dim=-1) * x
+            return logits.sigmoid_(), None  # x is already zero on padded steps
+        # softmax over time in pieces: the max only steadies exp (A does not depend on it: no gradient)
+        e = logits.sub_(logits.detach().amax(dim=1, keepdim=True)).exp_()  # (P, W, F); 0 on padded steps
+        return e, e.sum(dim=1)  # (P, W, F), (P, F)
 
 
 class SequentialHead(nn.Module):
     """Two-dimensional sequential network (Eq. 1): time first, shared by all channels, then content.
 
-    Stage 1: H_f = ReLU(sum_j w_j AX[f, j] + b), one Linear(T, 1) -> H: (P, F).
+    Stage 1: H_f = ReLU(sum_j w_j AX[j, f] + b), one Linear(T, 1) -> H: (P, F).
     Stage 2: Linear(F, out) -> (P, out); the activation (tanh, log-softmax) is the caller's.
     """
 
@@ -101,8 +122,12 @@ class SequentialHead(nn.Module):
         self.content = nn.Linear(feature_dim, out_dim)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """x: Tensor[P, F, W], valid: bool Tensor[P, W], W <= T -> Tensor[P, out_dim] (before activation)."""
-        ax = self.attention(x, valid)  # (P, F, W)
-        n = x.shape[-1]
-        h = torch.relu(F.linear(ax, self.time.weight[:, :n], self.time.bias).squeeze(-1))  # Eq. 1: (P, F)
+        """x: Tensor[P, W, F], valid: bool Tensor[P, W], W <= T -> Tensor[P, out_dim] (before activation)."""
+        e, s = self.attention(x, valid)  # A = e / s
+        if e is not None:
+            # e * x is A * X up to the divisor; without a graph to keep e for, it is written into e
+            x = e * x if e.requires_grad else e.mul_(x)  # (P, W, F)
+        P, n = x.shape[:2]
+        h = torch.bmm(self.time.weight[:, :n].expand(P, 1, n), x).squeeze(1)  # Eq. 1, sum over time: (P, F)
+        h = torch.relu((h if s is None else h / s) + self.time.bias)  # (P, F)
         return self.content(h)  # (P, out)

@@ -84,7 +84,7 @@ class SeqAttNet(nn.Module):
                error_head: nn.Module | None) -> tuple[torch.Tensor | None, torch.Tensor]:
         """One group of rows (p, 3) amassed to `width` steps -> error logits (p, 2; None without
         `error_head`) and class logits (p, Nc)."""
-        x, valid = amass(features, rows, self.amassment, width)  # (p, F, width), (p, width)
+        x, valid = amass(features, rows, self.amassment, width)  # (p, width, F), (p, width)
         offsets = error_head(x, valid) if error_head is not None else None
         return offsets, self.class_head(x, valid)
 
