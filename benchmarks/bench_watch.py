@@ -1,6 +1,6 @@
 """`seqattnet watch` on a long generated stream, against `detect` on the finished file, in the same run.
 
-A 25 fps 320x240 H.264 MPEG-TS stream (a moving random texture, `--seconds` long) is written first; then
+A 25 fps 320x240 H.264 MPEG-TS stream (bench_extract's moving random texture, `--seconds` long) is written first; then
 `watch` reads it as a stream and `detect` reads the finished file, each in its own process so that its peak
 memory (RSS) is its own. The checkpoint is windowed (T = 64 snippets of 16 frames every 8, overlap 0.5,
 merge centre) over `--backbone` with random weights (the cost of pretrained ones), its SeqAttNet untrained.
@@ -23,26 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from bench_extract import write_clip  # the same moving random texture, H.264 at 25 fps
 
 SETS = ["model.num_classes=5", "model.temporal_scale=64", "model.max_duration=32", "data.stride_frames=8",
         "data.window_frames=16", "windows.enabled=true", "windows.overlap=0.5", "windows.merge=centre"]
-
-
-def write_stream(path: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 240)) -> None:
-    import av
-
-    base = np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-    with av.open(str(path), "w", format="mpegts") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for i in range(int(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(np.roll(base, 3 * i, axis=1), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 def make_checkpoint(path: Path, backbone: str) -> None:
@@ -117,7 +102,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as scratch:
         video, checkpoint = Path(scratch) / "stream.ts", Path(scratch) / "last.pt"
-        write_stream(video, args.seconds)
+        write_clip(video, args.seconds, 320, 240)  # .ts: MPEG-TS, the container a recorder streams
         make_checkpoint(checkpoint, args.backbone)
         watched, detected = _child("watch", video, checkpoint), _child("detect", video, checkpoint)
     s = watched["summary"]
