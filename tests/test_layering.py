@@ -27,7 +27,7 @@ STAGES = {
     "evaluation": 4, "plot": 4,
     "engine": 5,
     "video": 6, "report": 6, "export": 6, "benchmark": 6,
-    "pipeline": 7, "api": 7,  # detect's composition; the Python API (load, Detector, Results, train)
+    "pipeline": 7, "watch": 7, "api": 7,  # detect's and watch's compositions; the Python API (load, Detector, ...)
     "cli": 8, "commands": 8,  # the parser and main; the subcommands it is built from
     "__init__": 9,  # `seqattnet.load` and `seqattnet.train`, from api.py on first use
     "testing": 9,  # slow references for the tests and benchmarks: nothing in the package imports them

@@ -124,6 +124,16 @@ class Detector:
                                       progress=progress, checkpoint=self.checkpoint)
         return Results(detections, self.classes)
 
+    def watch(self, source: str, *, weights: str = "default", timeout_s: float = 10.0):
+        """Final detections of a video while it is recorded or sent, as `seqattnet watch`: a generator of
+        WatchEvent (video, start_s, end_s, label, score, emitted_s, depends_s; .to_dict()), each given once,
+        when no later window can change it, then one WatchSummary. `source`: a file being written (MPEG-TS,
+        Matroska, fragmented MP4), "-" (standard input), a URL or a device; a windowed checkpoint only."""
+        from .watch import check_watchable, watch_source
+
+        check_watchable(self.config, self.checkpoint)
+        return watch_source(self.model, self.config, self.classes, source, weights=weights, timeout_s=timeout_s)
+
     def evaluate(self, split: str | None = None, *, annotations: str | Path | None = None,
                  features: str | Path | None = None, overrides: Overrides = None,
                  progress: bool = True) -> EvaluationReport:

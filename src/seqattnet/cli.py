@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for add in (training.add_demo, training.add_train, training.add_evaluate, inference.add_predict,
                 results.add_evaluate_json, training.add_info, configs.add_config, training.add_bench, training.add_check_data,
-                inference.add_extract, inference.add_detect, inference.add_export, results.add_diagnose):
+                inference.add_extract, inference.add_detect, inference.add_watch, inference.add_export, results.add_diagnose):
         add(sub)
     for command in sub.choices.values():  # also after the command; SUPPRESS keeps a --debug given before it
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

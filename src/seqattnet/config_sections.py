@@ -78,7 +78,11 @@ class InferenceConfig:
     soft_nms_t2: float = 0.9
     soft_nms_classes: Literal["agnostic", "per_class"] = "agnostic"  # per_class: a kept detection decays only
     # detections of its own class (ActionFormer's multi-class Soft-NMS); agnostic: every class (paper, BMN)
-    max_detections: int = 100  # kept per video (ActivityNet; dense videos need more: thumos14 keeps 200)
+    max_detections: int = 100  # kept per video (ActivityNet; dense videos need more: thumos14 keeps 200); per
+    # window share with window_suppression "local"
+    window_suppression: Literal["local", "video"] = "local"  # sliding windows: local = each window's detections
+    # suppressed among the windows overlapping it (what `watch` can do while a video runs); video = one Soft-NMS
+    # over the whole video, normalised by its duration (needs the whole video) (engine/windowed.py)
     class_scores: str = ""  # video-level classifier scores (CUHK-style JSON, path under data.root); "" = no fusion
     class_score_fusion: Literal["multiply", "replace"] = "multiply"  # score x its class's video score, or BMN's top-k
     class_score_top_k: int = 2  # video classes per segment with "replace" (BMN: 2)

@@ -39,6 +39,13 @@ def detect_videos(videos: str | Path, checkpoint: str | Path, *, report_dir: str
                        list(overrides))
 
 
+def feature_batch(cfg) -> int:
+    """Snippets per forward pass of the backbone: 16, or T when the checkpoint's windows are shorter, so that
+    `watch` never waits more than a window for a batch to fill. `detect` and `watch` batch alike, since a
+    network's arithmetic may differ with its batch."""
+    return min(16, int(cfg.model.temporal_scale)) if cfg.windows.enabled else 16
+
+
 def report_files(videos: str | Path) -> list[str]:
     """The names `detect --report DIR` writes into DIR for these videos: a page and a PNG per video, and the
     index of several."""
@@ -60,7 +67,7 @@ def _detect(videos, checkpoint, cfg, features_dir: Path, results: Path, report: 
     files = find_videos(videos)
     extracted = extract_features(files, features_dir, backbone=cfg.data.backbone, weights=weights,
                                  window_frames=int(cfg.data.window_frames), stride_frames=int(cfg.data.stride_frames),
-                                 device=device, progress=progress)
+                                 batch_size=feature_batch(cfg), device=device, progress=progress)
     print(extracted.summary())
     feature_files = extracted.written + extracted.skipped
     if not feature_files:

@@ -274,6 +274,10 @@ CASES = [
      ["--out", "exported' already holds export.json; pass --overwrite"]),
     ("detect --out exists", lambda e: ["detect", str(e / "empty"), "--checkpoint", str(e / "run" / "last.pt"), "--out",
                                        str(e / "pred.json")], ["--out", "pred.json' exists", "--overwrite"]),
+    ("watch --out exists", lambda e: ["watch", str(e / "empty"), "--checkpoint", str(e / "run" / "last.pt"), "--out",
+                                      str(e / "pred.json")], ["--out", "pred.json' exists", "--overwrite"]),
+    ("watch a checkpoint that rescales videos", lambda e: ["watch", "-", "--checkpoint", str(e / "run" / "last.pt")],
+     ["last.pt", "each video rescaled to T", "needs the whole video", "windows.enabled", "thumos14"]),
     ("train into a folder another run writes", lambda e: [*_train(e), "--out", str(e / "busy")],
      ["--out", "busy' is being written by another training run", "choose another --out"]),
     # checkpoints that would run code, or hold objects that are not plain data

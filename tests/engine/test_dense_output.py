@@ -88,5 +88,7 @@ def test_a_dense_video_returns_all_its_instances():
     dense, = merge_windows(detections, by_id, THUMOS)
     assert THUMOS.max_detections == 200 and len(dense.scores) == 150  # every instance returned ...
     np.testing.assert_allclose(np.sort(dense.segments_s, axis=0), actions, atol=1e-9)
-    capped, = merge_windows(detections, by_id, InferenceConfig())
-    assert len(capped.scores) == 100  # ... where ActivityNet's budget of 100 would drop 50
+    capped, = merge_windows(detections, by_id, InferenceConfig(window_suppression="video"))
+    assert len(capped.scores) == 100  # ... where ActivityNet's budget of 100 a video would drop 50;
+    local, = merge_windows(detections, by_id, InferenceConfig())
+    assert len(local.scores) == 150  # suppressed locally, the budget is 100 a window

@@ -1,4 +1,4 @@
-"""Subcommands that run a trained checkpoint: predict (feature files), extract and detect (video files), export."""
+"""Subcommands that run a trained checkpoint: predict (feature files), extract, detect and watch (video), export."""
 
 from __future__ import annotations
 
@@ -129,3 +129,66 @@ def run_detect(args: argparse.Namespace) -> None:
     detect_videos(args.videos, args.checkpoint, report_dir=args.report, results_path=args.out,
                   features_dir=args.features, weights=args.weights, ground_truth=args.ground_truth,
                   device=args.device, progress=not args.quiet, overrides=args.set)
+
+
+def add_watch(sub) -> None:
+    p = sub.add_parser("watch", help="detections while a video is still recorded or sent, each once final (needs "
+                                     "seqattnet[video])")
+    p.add_argument("source", help="a file being written (MPEG-TS, Matroska or fragmented MP4; not a plain MP4, "
+                                  "whose index comes last), - for standard input, a URL or a device")
+    p.add_argument("--checkpoint", required=True, help="a windowed checkpoint (windows.enabled, e.g. thumos14) "
+                                                       "trained on features of a torchvision backbone")
+    checkpoint_set(p)
+    p.add_argument("--out", default=None, help="JSON Lines file: one detection a line, then a summary (default: "
+                                               "standard output)")
+    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
+                   help="seconds without new data after which a file is taken as finished and a pipe, URL or "
+                        "device as stalled (an error)")
+    p.add_argument("--progress", action="store_true", help="show stream time, speed and delay on standard error")
+    p.add_argument("--weights", default="default", help="backbone weights, as for `extract`")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=DEVICE_HELP)
+    overwrite_arg(p)
+    p.set_defaults(run=run_watch)
+
+
+def run_watch(args: argparse.Namespace) -> None:
+    import json
+    import sys
+
+    from ..devices import resolve_device
+    from ..engine.checkpoint import load_model
+    from ..watch import check_watchable, watch_source
+
+    check_out(args.out, overwrite=args.overwrite)
+    model, cfg, classes = load_model(args.checkpoint, resolve_device(args.device), args.set)
+    check_watchable(cfg, args.checkpoint)
+    events = watch_source(model, cfg, classes, args.source, weights=args.weights, timeout_s=args.timeout,
+                          on_progress=_show_progress if args.progress else None)
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        _write_all(events, lambda item: (out.write(json.dumps(item.to_dict()) + "\n"), out.flush()))
+    finally:
+        if args.progress:
+            print(file=sys.stderr)
+        if args.out:
+            out.close()
+
+
+def _write_all(events, write) -> None:
+    """Write every item of `events`; a Ctrl-C that lands here, between the generator's steps, is passed into
+    it, so that it ends the stream and flushes as one landing inside it does."""
+    item = next(events, None)
+    while item is not None:
+        try:
+            write(item)
+            item = next(events, None)
+        except KeyboardInterrupt:
+            item = events.throw(KeyboardInterrupt())
+
+
+def _show_progress(summary) -> None:
+    import sys
+
+    delay = f"{summary.delays_s[-1]:.1f} s" if summary.delays_s else "-"
+    print(f"\r{summary.video}: stream {summary.stream_s:.1f} s, {summary.realtime_factor:.2f}x real time, last "
+          f"delay {delay}, {summary.detections} detections, {summary.dropped} dropped", end="", file=sys.stderr)

@@ -37,12 +37,17 @@ class Window:
     video_duration_s: float
 
 
-def window_starts(n_snippets: int, T: int, overlap: float) -> list[int]:
-    """First snippets of windows of T covering n snippets: step max(1, round(T·(1 − overlap))), the last
-    window is the first that reaches the video's end (it may run past it: padded)."""
+def window_step(T: int, overlap: float) -> int:
+    """Snippets between the starts of two consecutive windows of T: max(1, round(T·(1 − overlap)))."""
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"window overlap must lie in [0, 1), got {overlap}")
-    step = max(1, round(T * (1.0 - overlap)))
+    return max(1, round(T * (1.0 - overlap)))
+
+
+def window_starts(n_snippets: int, T: int, overlap: float) -> list[int]:
+    """First snippets of windows of T covering n snippets, `window_step` apart; the last window is the first
+    that reaches the video's end (it may run past it: padded)."""
+    step = window_step(T, overlap)
     starts = [0]
     while starts[-1] + T < n_snippets:
         starts.append(starts[-1] + step)

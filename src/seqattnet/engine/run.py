@@ -202,29 +202,17 @@ def _detect_whole(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float
     return detect(model, feats, [video_id], torch.tensor([duration], dtype=torch.float64), cfg.inference)[0]
 
 
-def _detect_windows(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float, duration: float,
-                    batch_size: int = 16) -> Detections:
-    """Windows of T native snippets (the last zero-padded), `batch_size` at a time (the heads' memory grows
-    with the batch), merged into one Detections. raw: float[n, F]."""
-    from ..data.windows import Window, window_geometry, window_starts
-    from .inference import detect
-    from .windowed import merge_windows, window_shares
+def _detect_windows(model, cfg: Config, raw: np.ndarray, video_id: str, fps: float, duration: float) -> Detections:
+    """Windows of T native snippets (the last zero-padded), each run alone, merged into one Detections by the
+    code that `watch` runs on a video still being recorded (engine/stream.py), so both give the same bits.
+    raw: float[n, F]."""
+    from .stream import WindowStream
+    from .windowed import joined, merge_video
 
-    d, T, n = cfg.data, cfg.model.temporal_scale, raw.shape[0]
-    windows = [Window(f"{video_id}@{start}", video_id, start,
-                      *window_geometry(start, T, d.stride_frames, d.window_frames, fps), duration)
-               for start in window_starts(n, T, cfg.windows.overlap)]
-    padded = np.zeros((windows[-1].start_idx + T, raw.shape[1]), dtype=np.float32)  # past the end: zero rows
-    padded[:n] = raw
-    shares = window_shares(windows) if cfg.windows.merge == "centre" else None
-    device, detections = next(model.parameters()).device, []
-    for lo in range(0, len(windows), batch_size):
-        part = windows[lo:lo + batch_size]
-        grids = np.stack([padded[w.start_idx:w.start_idx + T].T for w in part])  # (W, F, T)
-        spans = torch.tensor([w.span_s for w in part], dtype=torch.float64)
-        detections += detect(model, torch.from_numpy(grids).to(device), [w.item_id for w in part], spans,
-                             cfg.inference, nms=False, shares=shares)
-    return merge_windows(detections, {w.item_id: w for w in windows}, cfg.inference)[0]
+    stream = WindowStream(model, cfg, video_id, fps)
+    if cfg.inference.window_suppression == "video":  # one Soft-NMS over the whole video: no stream can give it
+        return merge_video(video_id, stream.unsuppressed(raw), duration, cfg.inference)
+    return joined(video_id, stream.push(raw) + stream.close())
 
 
 def plot_videos(detections: list[Detections], classes: list[str], out_dir: str | Path,

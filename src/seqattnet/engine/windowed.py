@@ -11,9 +11,19 @@ first and last windows reach the video's ends): `window_shares` gives the shares
 drops the other candidates before the heads, so every proposal comes from the window in which it lies
 furthest from an edge, a proposal no longer than the overlap is never cut, and the heads (most of the
 inference time of wide features) run on half of the candidates at an overlap of one half.
+
+Suppression (inference.window_suppression). "video": one Soft-NMS over all of a video's detections, on
+segments normalised by its duration, keeping max_detections: it needs the whole video. "local" (shipped):
+each window's detections go through Soft-NMS among the detections of every window overlapping it (itself
+included, in start order; segments normalised by the window span), and the window keeps at most
+max_detections of its own. A window's final detections then depend only on the windows overlapping it, so
+`seqattnet watch` gives them out while a video still runs, and `suppress_in_context` is the one function
+that computes them for evaluation, `predict`, `detect` and `watch` alike.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,19 +34,74 @@ from ..postprocess.soft_nms import soft_nms
 from ..structures import Detections
 from .inference import soft_nms_options
 
+
+@dataclass(frozen=True)
+class WindowPart:
+    """A window's detections in video seconds: segments_s float64[M, 2] (non-empty), scores float32[M], labels
+    int64[M]."""
+
+    window: Window
+    segments_s: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+
+
 def merge_windows(detections: list[Detections], windows: dict[str, Window], cfg: InferenceConfig,
                   method: str = "gaussian") -> list[Detections]:
     """Window detections (video_id = Window.item_id) -> one Detections per video, best first.
 
-    Segments are shifted by the window's offset_s and clipped to [0, video duration]; the video's
-    detections of all windows then go through one Soft-NMS (the config's, as in `detect`), on segments
-    normalised by the video's duration so that BMN's adaptive threshold sees the same widths.
+    Segments are shifted by the window's offset_s and clipped to [0, video duration], then suppressed as
+    cfg.window_suppression says (see the module docstring).
     """
     by_video: dict[str, list[tuple[Window, Detections]]] = {}
     for det in detections:
         window = windows[det.video_id]
         by_video.setdefault(window.video_id, []).append((window, det))
-    return [_merge_video(video_id, parts, cfg, method) for video_id, parts in by_video.items()]
+    if cfg.window_suppression == "video":
+        return [merge_video(video_id, [window_part(w, d) for w, d in parts], parts[0][0].video_duration_s, cfg,
+                            method) for video_id, parts in by_video.items()]
+    return [_merge_local(video_id, parts, cfg, method) for video_id, parts in by_video.items()]
+
+
+def window_part(window: Window, det: Detections) -> WindowPart:
+    """A window's unsuppressed detections (seconds from its offset) -> video seconds, clipped to the video; a
+    detection left empty (entirely in the padding past the video's end) is dropped."""
+    segments = to_video_seconds(det.segments_s, window).reshape(-1, 2)
+    keep = segments[:, 1] > segments[:, 0]
+    return WindowPart(window, segments[keep], det.scores.astype(np.float32)[keep], det.labels.astype(np.int64)[keep])
+
+
+def overlapping(a: Window, b: Window) -> bool:
+    """Whether two windows of a video share some time (only then can their detections overlap)."""
+    return a.offset_s < b.offset_s + b.span_s and b.offset_s < a.offset_s + a.span_s
+
+
+def suppress_in_context(own: WindowPart, context: list[WindowPart], cfg: InferenceConfig,
+                        method: str = "gaussian") -> WindowPart:
+    """`own`'s final detections: Soft-NMS (the config's, run to the end) over every detection of `context` (the
+    windows overlapping own's, own's included, in start order), segments normalised by the window span; own's
+    detections then keep their decayed scores, best first, at most max_detections of them."""
+    segments = np.concatenate([p.segments_s for p in context]).reshape(-1, 2)  # (N, 2)
+    scores = np.concatenate([p.scores for p in context])
+    labels = np.concatenate([p.labels for p in context])
+    mine = np.concatenate([np.full(len(p.scores), p.window.item_id == own.window.item_id) for p in context])
+    if len(scores) == 0:
+        return own
+    options = soft_nms_options(cfg, method) | {"top_k": len(scores)}  # every decay known before own's top ones
+    kept = soft_nms(torch.from_numpy(segments / own.window.span_s), torch.from_numpy(scores),
+                    torch.from_numpy(labels), **options)
+    index = kept.indices.numpy()
+    ok = np.flatnonzero(mine[index])[:cfg.max_detections]
+    return WindowPart(own.window, segments[index[ok]], kept.scores.numpy()[ok], labels[index[ok]])
+
+
+def joined(video_id: str, parts: list[WindowPart]) -> Detections:
+    """Final window parts of one video -> its Detections, best first (ties: in the parts' order)."""
+    segments = np.concatenate([p.segments_s for p in parts]).reshape(-1, 2) if parts else np.zeros((0, 2))
+    scores = np.concatenate([p.scores for p in parts]) if parts else np.zeros(0, np.float32)
+    labels = np.concatenate([p.labels for p in parts]) if parts else np.zeros(0, np.int64)
+    order = np.argsort(-scores, kind="stable")
+    return Detections(video_id, segments[order], scores[order], labels[order])
 
 
 def to_video_seconds(segments_s: np.ndarray, window: Window) -> np.ndarray:
@@ -72,17 +137,23 @@ def window_shares(windows: list[Window]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _merge_video(video_id: str, parts: list[tuple[Window, Detections]], cfg: InferenceConfig,
+def _merge_local(video_id: str, parts: list[tuple[Window, Detections]], cfg: InferenceConfig,
                  method: str) -> Detections:
-    duration = parts[0][0].video_duration_s
-    segments = np.concatenate([to_video_seconds(d.segments_s, w) for w, d in parts]).reshape(-1, 2)
-    scores = np.concatenate([d.scores for _, d in parts]).astype(np.float32)
-    labels = np.concatenate([d.labels for _, d in parts]).astype(np.int64)
-    keep = segments[:, 1] > segments[:, 0]  # a detection entirely in a window's padding past the video's end
-    segments, scores, labels = segments[keep], scores[keep], labels[keep]
+    own = sorted((window_part(w, d) for w, d in parts), key=lambda p: p.window.start_idx)
+    return joined(video_id, [suppress_in_context(p, [q for q in own if overlapping(p.window, q.window)], cfg, method)
+                             for p in own])
+
+
+def merge_video(video_id: str, parts: list[WindowPart], duration_s: float, cfg: InferenceConfig,
+                method: str = "gaussian") -> Detections:
+    """window_suppression "video": one Soft-NMS over all of a video's window parts, on segments normalised by
+    the video's duration, keeping max_detections."""
+    segments = np.concatenate([p.segments_s for p in parts]).reshape(-1, 2)
+    scores = np.concatenate([p.scores for p in parts])
+    labels = np.concatenate([p.labels for p in parts])
     if len(scores) == 0:
         return Detections(video_id, np.zeros((0, 2)), np.zeros(0, np.float32), np.zeros(0, np.int64))
-    kept = soft_nms(torch.from_numpy(segments / duration), torch.from_numpy(scores), torch.from_numpy(labels),
+    kept = soft_nms(torch.from_numpy(segments / duration_s), torch.from_numpy(scores), torch.from_numpy(labels),
                     **soft_nms_options(cfg, method))
     index = kept.indices.numpy()
     return Detections(video_id, segments[index], kept.scores.numpy(), labels[index])

@@ -1,5 +1,8 @@
 """torchvision video networks as feature extractors: float[B, 3, frames, H, W] -> float[B, F], with their preprocessing.
 
+Two image networks (mobilenet_v3_small, resnet18) are offered too, run on a few frames of each snippet
+(`PerFrame`): much cheaper than a 3D network, for `watch` on a CPU.
+
 The classifier of each network is replaced by `Identity`, so the output is the pooled feature the
 classifier would have read. Resize, crop, mean and std come from the torchvision weights' own
 transforms (`weights.transforms()`), whatever weights are loaded, so they match what the network was
@@ -22,6 +25,7 @@ class _Spec:
     head: str  # the attribute holding the classifier, replaced by Identity
     feature_dim: int
     exact_frames: int | None = None  # mvit's positional embeddings fix the snippet length
+    image_frames: int = 0  # > 0: an image network run on this many evenly spaced frames of a snippet, averaged
 
 
 BACKBONES = {
@@ -31,7 +35,25 @@ BACKBONES = {
     "s3d": _Spec("classifier", 1024),  # classifier is a 1x1x1 conv; s3d averages its output over (T, H, W)
     "mvit_v2_s": _Spec("head", 768, exact_frames=16),
     "swin3d_t": _Spec("head", 768),
+    # Image networks, lighter for `watch` on a CPU: 4 frames of each snippet, their pooled features averaged.
+    "mobilenet_v3_small": _Spec("classifier", 576, image_frames=4),  # the whole MLP classifier goes
+    "resnet18": _Spec("fc", 512, image_frames=4),
 }
+
+
+class PerFrame(nn.Module):
+    """An image network over `frames` evenly spaced frames of each snippet, its features averaged over them:
+    float[B, 3, snippet, H, W] -> float[B, F]."""
+
+    def __init__(self, net: nn.Module, frames: int):
+        super().__init__()
+        self.net, self.frames = net, frames
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        at = torch.linspace(0, T - 1, min(self.frames, T), device=x.device).round().long()
+        images = x[:, :, at].transpose(1, 2).reshape(-1, C, H, W)  # (B·k, 3, H, W)
+        return self.net(images).view(B, len(at), -1).mean(dim=1)  # (B, F)
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,8 @@ def build_backbone(name: str, weights: str = "default", *, window_frames: int = 
     if window_frames < min_frames:
         raise InputError.at("--snippet", f"{name} needs snippets of at least {min_frames} frames, got {window_frames}")
     model, label = _load_model(models, name, spec, weights, enum, seed)
+    if spec.image_frames:
+        model = PerFrame(model, spec.image_frames)
     t = enum.transforms()
     return Backbone(name=name, model=model.eval(), weights=label, feature_dim=spec.feature_dim,
                     resize=tuple(t.resize_size), crop_size=t.crop_size[0], mean=tuple(t.mean), std=tuple(t.std))

@@ -59,18 +59,24 @@ def iter_frames(path: str | Path, resize: tuple[int, ...], crop_size: int) -> It
     Raises InputError naming the file when it cannot be opened or a frame cannot be decoded.
     """
     path = Path(path)
-    av = require_av()
     with _open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame- and slice-threaded decoding where the codec allows it
-        try:
-            for frame in container.decode(stream):
-                width, height = resized_size(frame.width, frame.height, resize)
-                rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()  # (h, w, 3)
-                yield centre_crop(rgb, crop_size, source=path)
-        except av.FFmpegError as e:
-            reason = getattr(e, "strerror", None) or e
-            raise InputError.at(path, f"cannot decode the video ({type(e).__name__}: {reason})") from None
+        yield from decode_frames(container, resize, crop_size, path)
+
+
+def decode_frames(container, resize: tuple[int, ...], crop_size: int, where: object) -> Iterator[np.ndarray]:
+    """The frames of an open PyAV container's first video stream, as `iter_frames` gives them; `where` names
+    the source in errors."""
+    av = require_av()
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame- and slice-threaded decoding where the codec allows it
+    try:
+        for frame in container.decode(stream):
+            width, height = resized_size(frame.width, frame.height, resize)
+            rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()  # (h, w, 3)
+            yield centre_crop(rgb, crop_size, source=where)
+    except av.FFmpegError as e:
+        reason = getattr(e, "strerror", None) or e
+        raise InputError.at(where, f"cannot decode the video ({type(e).__name__}: {reason})") from None
 
 
 def centre_crop(image: np.ndarray, size: int, *, source: object = None) -> np.ndarray:

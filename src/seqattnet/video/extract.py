@@ -122,14 +122,12 @@ def extract_video(path: str | Path, net: Backbone, *, window_frames: int, stride
     path = Path(path)
     info = probe_video(path)
     expected = num_snippets(info.num_frames / info.fps, info.fps, stride_frames, window_frames)
-    counter = _Counter(iter_frames(path, net.resize, net.crop_size))
+    counter = FrameCounter(iter_frames(path, net.resize, net.crop_size))
     outputs = []
-    with torch.inference_mode():
-        for batch in _batched(iter_snippets(counter, window_frames, stride_frames), batch_size):
-            x = torch.from_numpy(np.stack(batch)).to(device)  # (B, snippet, crop, crop, 3) uint8
-            outputs.append(net.model(net.normalise(x)).float().cpu())  # (B, F)
-            if on_batch is not None:
-                on_batch(sum(len(o) for o in outputs), expected)
+    for batch in batched(iter_snippets(counter, window_frames, stride_frames), batch_size):
+        outputs.append(snippet_features(net, batch, device))
+        if on_batch is not None:
+            on_batch(sum(len(o) for o in outputs), expected)
     if not outputs:
         raise InputError.at(path, "no frame could be decoded")
     features = torch.cat(outputs).numpy()  # (n, F)
@@ -143,7 +141,16 @@ def extract_video(path: str | Path, net: Backbone, *, window_frames: int, stride
     return features, meta
 
 
-class _Counter:
+def snippet_features(net: Backbone, snippets: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """One forward pass: B snippets, each uint8[frames, crop, crop, 3] -> float32 Tensor[B, F] on the CPU.
+    Snippets go in batches of the same size and alignment wherever features are compared bit for bit
+    (`extract` and `watch`): a network's arithmetic may differ with the batch it runs in."""
+    with torch.inference_mode():
+        x = torch.from_numpy(np.stack(snippets)).to(device)  # (B, snippet, crop, crop, 3) uint8
+        return net.model(net.normalise(x)).float().cpu()  # (B, F)
+
+
+class FrameCounter:
     """Passes the frames through and counts them: the decoded count, which containers do not always report."""
 
     def __init__(self, frames: Iterator[np.ndarray]):
@@ -160,7 +167,8 @@ def _show_snippets(bar: tqdm, video_id: str):
     return lambda done, expected: bar.set_postfix_str(f"{video_id}: {done}/~{expected} snippets")
 
 
-def _batched(items: Iterable, size: int) -> Iterator[list]:
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of `size` consecutive items (the last may be shorter)."""
     batch = []
     for item in items:
         batch.append(item)
