@@ -97,3 +97,17 @@ def test_local_suppression_keeps_max_detections_a_window_and_decays_across_windo
     assert merged.scores[0] == np.float32(0.9) and merged.scores[1] == np.float32(0.8)  # 21-24 s: undecayed
     twin_score = merged.scores[np.flatnonzero((merged.segments_s == [6.0, 9.0]).all(1))]
     assert len(twin_score) == 2 and twin_score.min() < 0.8 * 0.2  # the 6-9 s twin decayed by the 0.9 one
+
+
+def test_local_suppression_decays_above_t1_whatever_the_segments_width():
+    """The threshold is soft_nms_t1 for a 1 s and a 9 s pair alike: BMN's width term, t1 + (t2 - t1) * width, would
+    spare the long pair (IoU 0.6 < 0.5 + 0.4 * 0.9 of a 10 s window) and decay the short one."""
+    from seqattnet.config import InferenceConfig
+    from seqattnet.structures import Detections
+
+    cfg = InferenceConfig(soft_nms_t1=0.5, soft_nms_t2=0.9)
+    window = Window("v@0", "v", 0, 0.0, 10.0, 10.0)
+    for kept, other in (([0.0, 9.0], [0.0, 5.4]), ([0.0, 1.0], [0.0, 0.6])):  # IoU 0.6 each
+        det = Detections("v@0", np.array([kept, other]), np.array([0.9, 0.8], np.float32), np.zeros(2, np.int64))
+        merged, = merge_windows([det], {"v@0": window}, cfg)
+        assert merged.scores[1] == pytest.approx(0.8 * np.exp(-0.6 ** 2 / cfg.soft_nms_sigma), rel=1e-6)

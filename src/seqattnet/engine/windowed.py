@@ -15,8 +15,11 @@ inference time of wide features) run on half of the candidates at an overlap of 
 Suppression (inference.window_suppression). "video": one Soft-NMS over all of a video's detections, on
 segments normalised by its duration, keeping max_detections: it needs the whole video. "local" (shipped):
 each window's detections go through Soft-NMS among the detections of every window overlapping it (itself
-included, in start order; segments normalised by the window span), and the window keeps at most
-max_detections of its own. A window's final detections then depend only on the windows overlapping it, so
+included, in start order), and the window keeps at most max_detections of its own. Its IoU threshold is
+soft_nms_t1, the long-video limit of BMN's adaptive t1 + (t2 - t1) * width (width: the kept segment's share
+of the video, whose duration a running video does not have yet; a THUMOS14 action is 2 % of its video).
+Normalising by the window span instead raised the threshold and suppressed less: 0.5 point lower average
+mAP on the THUMOS-shaped data (docs/data.md). A window's final detections then depend only on the windows overlapping it, so
 `seqattnet watch` gives them out while a video still runs, and `suppress_in_context` is the one function
 that computes them for evaluation, `predict`, `detect` and `watch` alike.
 """
@@ -79,17 +82,17 @@ def overlapping(a: Window, b: Window) -> bool:
 def suppress_in_context(own: WindowPart, context: list[WindowPart], cfg: InferenceConfig,
                         method: str = "gaussian") -> WindowPart:
     """`own`'s final detections: Soft-NMS (the config's, run to the end) over every detection of `context` (the
-    windows overlapping own's, own's included, in start order), segments normalised by the window span; own's
-    detections then keep their decayed scores, best first, at most max_detections of them."""
+    windows overlapping own's, own's included, in start order) with the IoU threshold soft_nms_t1 (see the
+    module docstring); own's detections then keep their decayed scores, best first, at most max_detections."""
     segments = np.concatenate([p.segments_s for p in context]).reshape(-1, 2)  # (N, 2)
     scores = np.concatenate([p.scores for p in context])
     labels = np.concatenate([p.labels for p in context])
     mine = np.concatenate([np.full(len(p.scores), p.window.item_id == own.window.item_id) for p in context])
     if len(scores) == 0:
         return own
-    options = soft_nms_options(cfg, method) | {"top_k": len(scores)}  # every decay known before own's top ones
-    kept = soft_nms(torch.from_numpy(segments / own.window.span_s), torch.from_numpy(scores),
-                    torch.from_numpy(labels), **options)
+    options = soft_nms_options(cfg, method) | {"top_k": len(scores),  # every decay known before own's top ones
+                                               "adaptive": None, "iou_threshold": cfg.soft_nms_t1}
+    kept = soft_nms(torch.from_numpy(segments), torch.from_numpy(scores), torch.from_numpy(labels), **options)
     index = kept.indices.numpy()
     ok = np.flatnonzero(mine[index])[:cfg.max_detections]
     return WindowPart(own.window, segments[index[ok]], kept.scores.numpy()[ok], labels[index[ok]])
