@@ -4,13 +4,14 @@ For every mode (`standard`, `hard`: docs/data.md) and seed, two runs train as `s
   paper model          the demo network with the paper's error head (PAPER below)
   shipped default      the demo config as shipped
 each scored with and without refinement (`inference.refine=false`, the same weights). Each kept change
-then is removed alone. The changes touch the error head only, and the error head shares nothing with
+then is removed alone. The changes of HEAD_ONLY touch the error head only, and the error head shares nothing with
 the rest of the model: its 3D input is built from the input features, its loss reaches only its own
 parameters. So a variant's error head is trained alone on the shipped default's run (its proposal stage
 and class head, the same epochs, lr, batch size and data order), which is close to what training the variant
 from scratch would give, less the run-to-run noise of the other parts; it is compared with the shipped
 error head retrained alone the same way (HEAD_REFERENCE), so the difference is the change's alone.
-A change of the whole training (RETRAINED) is removed by a run of its own; each cheaper proposal stage (COST)
+A change of the whole training (RETRAINED) is removed by a run of its own, a change of inference (INFERENCE) by
+scoring the shipped default's weights again without it; each cheaper proposal stage (COST)
 is measured by a run of its own. Last, the accuracy-per-parameter curve: the shipped default with the
 proposal stage at 1, 1/2 and 1/4 of the demo's widths (SIZES).
 
@@ -50,7 +51,8 @@ from seqattnet.losses import error_loss
 
 # the paper's error head, its training rows and the demo's training before the shipped recipe (constant lr)
 PAPER = ["model.error_input=proposal", "labels.error_rows=cells", "loss.lambda_er=1", "train.epochs=6",
-         "train.lr_step=0"]
+         "train.lr_step=0", "labels.map_iou=absolute", "labels.min_region=0", "inference.soft_nms_t1=0.5",
+         "inference.soft_nms_t2=0.9"]
 HEAD_ONLY = {  # kept changes of the error head, each removed alone: the error head retrained on the default's run
     "- boundary windows (paper's 3D input)": ["model.error_input=proposal"],
     "- jittered rows (random IoU>=0.5 cells)": ["labels.error_rows=cells"],
@@ -59,6 +61,10 @@ HEAD_ONLY = {  # kept changes of the error head, each removed alone: the error h
 HEAD_REFERENCE = "shipped default, error head retrained alone"  # what each HEAD_ONLY removal is compared with
 RETRAINED = {  # kept changes of the whole training, each removed alone: a run of its own
     "- longer training (6 epochs, constant lr)": ["train.epochs=6", "train.lr_step=0"],
+    "- short-action targets (the paper's G_C and regions)": ["labels.map_iou=absolute", "labels.min_region=0"],
+}
+INFERENCE = {  # kept changes of inference, each removed alone: the shipped default's own weights scored again
+    "- Soft-NMS on every overlap (BMN's threshold)": ["inference.soft_nms_t1=0.5", "inference.soft_nms_t2=0.9"],
 }
 COST = {  # cheaper proposal stages (docs/model.md, "The proposal stage's cost") against the shipped default
     "stage BM 384, map 64, 16 points": ["model.bm_channels=384", "model.map_channels=64", "model.num_samples=16"],
@@ -142,6 +148,8 @@ def run_seed(recipe: Recipe, out: Path, mode: str, seed: int, overrides: list[st
         scores.setdefault("shipped default", default)  # what each RETRAINED removal is compared with
         for name, extra in RETRAINED.items():
             scores[name] = trained(folder, name, data + extra + overrides, reuse)
+        for name, extra in INFERENCE.items():
+            scores[name] = trained(folder, "shipped default", data + overrides, True, *extra)  # same weights
     if "cost" in parts:
         scores["shipped default"] = default
         scores.setdefault("shipped default, refinement off",
@@ -264,7 +272,7 @@ def print_checks(mode: str, results: dict[str, list[dict]]) -> None:
     pairs = [("refinement gain (same weights)", "shipped default", "shipped default, refinement off"),
              ("shipped default - paper model", "shipped default", "paper model")]
     pairs += [(name, name, HEAD_REFERENCE) for name in HEAD_ONLY]
-    pairs += [(name, name, "shipped default") for name in [*RETRAINED, *COST]]
+    pairs += [(name, name, "shipped default") for name in [*RETRAINED, *INFERENCE, *COST]]
     for label, a, b in pairs:
         if a not in results or b not in results:
             continue

@@ -30,10 +30,10 @@ def test_every_row_and_check_is_printed_and_reuse_keeps_finished_runs(tmp_path, 
     module = _ablation()
     rows, text = _run(module, tmp_path, capsys)
     expected = ["paper model", "paper model, refinement off", "shipped default", "shipped default, refinement off",
-                module.HEAD_REFERENCE, *module.HEAD_ONLY, *module.RETRAINED, *module.COST]
+                module.HEAD_REFERENCE, *module.HEAD_ONLY, *module.RETRAINED, *module.INFERENCE, *module.COST]
     assert [r["variant"] for r in rows] == expected and all(r["seeds"] == 2 for r in rows)
     for label in ["refinement gain (same weights)", "shipped default - paper model", *module.HEAD_ONLY, *module.RETRAINED,
-                  *module.COST]:
+                  *module.INFERENCE, *module.COST]:
         assert f"standard: {label}: " in text and "(per-seed differences: " in text
     assert rows[expected.index("paper model")]["params"] > rows[expected.index("shipped default")]["params"]
     cost = rows[expected.index(next(iter(module.COST)))]

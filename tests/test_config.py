@@ -54,7 +54,7 @@ def test_shipped_configs_and_defaults_pass(name):
     ("windows.overlap=1", "'windows.overlap' must be in [0, 1), got 1"),
     ("data.window_overlap=1", "'windows.overlap' must be in [0, 1), got 1"),  # its old name
     ("train.seed=-1", "'train.seed' must be in [0, 4294967295], got -1"),
-    ("inference.soft_nms_t1=0.95", "'inference.soft_nms_t1' 0.95 must be <= 'inference.soft_nms_t2' 0.9"),
+    ("inference.soft_nms_t1=0.95", "'inference.soft_nms_t1' 0.95 must be <= 'inference.soft_nms_t2' 0.0"),
     ("inference.top_k_classes=300", "'inference.top_k_classes' 300 must be <= 'model.num_classes' 200"),
     ("model.bm_impl=fast", "'model.bm_impl' must be one of 'auto', 'sparse', 'dense', 'reference', got 'fast'"),
     ("trian.epochs=1", "unknown key 'trian.epochs' (did you mean 'train'?)"),

@@ -24,6 +24,20 @@ def test_paper_boundary_targets_partial_overlap():
     assert g.start[3] == 0 and g.start[1] == 0
 
 
+def test_min_region_gives_a_short_action_between_anchors_a_positive_anchor():
+    # [0.235, 0.255] at T = 10: region 0.235 +- 0.002 misses every anchor t/10 +- 0.01 (the paper's: all 0);
+    # at least +- 1/T, the anchor nearest each boundary lies inside its region
+    short = torch.tensor([[0.235, 0.255]])
+    paper, wide = boundary_targets(short, 10, "paper"), boundary_targets(short, 10, "paper", min_region=1.0)
+    assert paper.start.max() == 0 and paper.end.max() == 0
+    torch.testing.assert_close(wide.start, torch.tensor([0, 0, 1, 1, 0, 0, 0, 0, 0, 0], dtype=torch.float32))
+    torch.testing.assert_close(wide.end, torch.tensor([0, 1, 1, 0, 0, 0, 0, 0, 0, 0], dtype=torch.float32))
+    # a segment with d_g/10 >= 1/T keeps the paper's region
+    long = torch.tensor([[0.0, 1.0]])
+    torch.testing.assert_close(boundary_targets(long, 10, "paper", min_region=1.0).start,
+                               boundary_targets(long, 10, "paper").start)
+
+
 def test_bmn_boundary_targets_one_segment():
     g = boundary_targets(SEG, 10, "bmn")
     torch.testing.assert_close(g.start, torch.tensor([0, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=torch.float32))
@@ -38,6 +52,20 @@ def test_confidence_target_cells():
     torch.testing.assert_close(g[0, 0], torch.tensor(0.0))
     assert g[9, 1] == 0  # past the end of the video
     assert (g > 0.999).sum() == 1
+
+
+def test_relative_map_targets_give_a_short_action_its_best_cell():
+    # [0.73, 0.745] is 0.15 of a cell of T = 10: its best cell [0.7, 0.8) has IoU 0.15, under M_CC's 0.9
+    both = torch.tensor([[0.2, 0.6], [0.73, 0.745]])
+    absolute, relative = confidence_target(both, 10, 10), confidence_target(both, 10, 10, "relative")
+    torch.testing.assert_close(absolute[0, 7], torch.tensor(0.15))
+    torch.testing.assert_close(relative[0, 7], torch.tensor(1.0))
+    torch.testing.assert_close(relative[1, 6], torch.tensor(0.5))  # [0.6, 0.8): IoU 0.075 of the best 0.15
+    # the long segment's best cell is exact (IoU 1): its cells keep their IoU
+    torch.testing.assert_close(relative[:, :5], absolute[:, :5])
+    torch.testing.assert_close(relative[4, 2], torch.tensor(0.8))
+    assert int((absolute > 0.9).sum()) == 1 and int((relative > 0.9).sum()) == 2
+    assert relative[9, 1] == 0  # past the end of the video
 
 
 def test_cell_segments_layout():

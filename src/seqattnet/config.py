@@ -91,6 +91,7 @@ LIMITS: dict[str, Limit] = {
     "labels.error_iou": between(0, 1),
     "labels.error_per_video": at_least(0),
     "labels.error_jitter": at_least(0),
+    "labels.min_region": at_least(0),
     "loss.lambda_r": at_least(0),
     "loss.lambda_te": at_least(0),
     "loss.lambda_cl": at_least(0),

@@ -46,6 +46,9 @@ class ModelConfig:
 @dataclass
 class LabelConfig:
     regions: Literal["paper", "bmn"] = "paper"  # boundary regions: paper (Eqs. 2-6, d/10) or bmn (t +- 1.5/T)
+    min_region: float = 0.0  # "paper" regions: a boundary region spans at least +- this x 1/T (0 = d_g/10 only)
+    map_iou: Literal["absolute", "relative"] = "absolute"  # G_C: a cell's IoU (paper) or its IoU over the
+    # best IoU any cell reaches with that instance, so actions of 1-2 cells get M_CC positives (docs/model.md)
     class_iou: float = 0.0  # > 0: candidate cells with IoU >= this also train the class head (0.7 in docs/model.md)
     error_iou: float = 0.5  # cells with IoU >= this train the error head
     error_per_video: int = 16  # cells sampled per video for the error head
@@ -74,8 +77,8 @@ class InferenceConfig:
     refine: bool = True  # apply the error head's offsets
     refine_steps: int = 1  # boundary head ("boundaries"): refinement steps, each around the last refined boundaries
     soft_nms_sigma: float = 0.4  # Gaussian decay exp(-iou^2 / sigma) (BMN's alpha)
-    soft_nms_t1: float = 0.5  # adaptive IoU threshold t1 + (t2 - t1) * width (BMN)
-    soft_nms_t2: float = 0.9
+    soft_nms_t1: float = 0.0  # decay above the IoU threshold t1 + (t2 - t1) * width: BMN's 0.5 and 0.9 spare
+    soft_nms_t2: float = 0.0  # near-duplicates of long segments; 0 and 0 decay every overlap (docs/model.md)
     soft_nms_classes: Literal["agnostic", "per_class"] = "agnostic"  # per_class: a kept detection decays only
     # detections of its own class (ActionFormer's multi-class Soft-NMS); agnostic: every class (paper, BMN)
     max_detections: int = 100  # kept per video (ActivityNet; dense videos need more: thumos14 keeps 200); per

@@ -23,11 +23,15 @@ def _ioa(lo: torch.Tensor, hi: torch.Tensor, region_lo: torch.Tensor, region_hi:
     return inter / (hi - lo)
 
 
-def boundary_targets(segments_norm: torch.Tensor, temporal_scale: int, regions: str = "paper") -> BoundaryTargets:
+def boundary_targets(segments_norm: torch.Tensor, temporal_scale: int, regions: str = "paper",
+                     min_region: float = 0.0) -> BoundaryTargets:
     """G_S and G_E (Eqs. 2-6): max intersection of each anchor region with any boundary region, over the anchor.
 
     segments_norm: Tensor[K, 2] -> G_S, G_E: Tensor[T] each, in [0, 1].
-    regions "paper": boundary region t_g +- d_g/10 (Eqs. 2-3), anchor t_n +- d_f/10 (Eq. 4), d_f = 1/T.
+    regions "paper": boundary region t_g +- d_g/10 (Eqs. 2-3), anchor t_n +- d_f/10 (Eq. 4), d_f = 1/T;
+    min_region > 0 widens a region to at least t_g +- min_region/T: with d_g/10 alone, an action shorter
+    than a few snippets has a region narrower than the anchors' spacing, and a boundary between two
+    anchors gets no anchor above 0.5 (no positive at all).
     regions "bmn": boundary region t_g +- 1.5/T, anchor t_n +- 0.5/T (BMN).
     """
     T = temporal_scale
@@ -37,7 +41,7 @@ def boundary_targets(segments_norm: torch.Tensor, temporal_scale: int, regions: 
     seg = segments_norm.double()
     starts, ends = seg[:, 0][None, :], seg[:, 1][None, :]  # (1, K)
     if regions == "paper":
-        half_region = (ends - starts) / 10.0
+        half_region = ((ends - starts) / 10.0).clamp(min=min_region / T)
         half_anchor = 1.0 / (10.0 * T)
     elif regions == "bmn":
         half_region = torch.full_like(starts, 1.5 / T)
@@ -76,6 +80,14 @@ class CellMatches(NamedTuple):
     segment: torch.Tensor  # long (D, T): index of that segment (0 where there is none)
 
 
+def cell_ious(segments_norm: torch.Tensor, temporal_scale: int,
+              max_duration: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """IoU of each map cell's proposal with each of K segments: float64 Tensor[D, T, K], and which cells
+    end inside the video (s + d < T): bool Tensor[D, T]. segments_norm: Tensor[K, 2]."""
+    cells = cell_segments(temporal_scale, max_duration)  # (D, T, 2)
+    return iou_matrix(cells, segments_norm.double()), cells[..., 1] <= 1.0 + 1e-9
+
+
 def match_cells(segments_norm: torch.Tensor, temporal_scale: int, max_duration: int) -> CellMatches:
     """Each map cell's best-overlapping ground-truth segment; `iou` is G_C (Sec. 3.7.1).
 
@@ -84,15 +96,31 @@ def match_cells(segments_norm: torch.Tensor, temporal_scale: int, max_duration: 
     T, D = temporal_scale, max_duration
     if segments_norm.numel() == 0:
         return CellMatches(torch.zeros(D, T), torch.zeros(D, T, dtype=torch.long))
-    cells = cell_segments(T, D)  # (D, T, 2)
-    iou, segment = iou_matrix(cells, segments_norm.double()).max(dim=-1)  # (D, T)
-    inside = cells[..., 1] <= 1.0 + 1e-9
+    ious, inside = cell_ious(segments_norm, T, D)
+    iou, segment = ious.max(dim=-1)  # (D, T)
     return CellMatches((iou * inside).float(), segment)
 
 
-def confidence_target(segments_norm: torch.Tensor, temporal_scale: int, max_duration: int) -> torch.Tensor:
-    """G_C: Tensor[D, T], the max IoU of each map cell's proposal with any ground truth."""
-    return match_cells(segments_norm, temporal_scale, max_duration).iou
+MAP_IOU = ("absolute", "relative")  # labels.map_iou
+
+
+def confidence_target(segments_norm: torch.Tensor, temporal_scale: int, max_duration: int,
+                      map_iou: str = "absolute") -> torch.Tensor:
+    """G_C: Tensor[D, T], the max IoU of each map cell's proposal with any ground truth.
+
+    map_iou "relative": each IoU with a segment is divided by the best IoU any cell reaches with that
+    segment, so every segment has a cell at 1. An action of one or two cells that does not lie on the
+    grid lines has no cell above M_CC's positive threshold (0.9) otherwise, and M_CC learns 0 there.
+    Segments of a cell or more at the grid's resolution are (nearly) unchanged: their best cell is ~1.
+    """
+    if map_iou not in MAP_IOU:
+        raise ValueError(f"map_iou must be one of {MAP_IOU}, got {map_iou!r}")
+    if map_iou == "absolute" or segments_norm.numel() == 0:
+        return match_cells(segments_norm, temporal_scale, max_duration).iou
+    ious, inside = cell_ious(segments_norm, temporal_scale, max_duration)
+    iou = ious * inside[..., None]  # (D, T, K)
+    best = iou.amax(dim=(0, 1))  # (K,) the grid's best IoU with each segment
+    return (iou / best.clamp(min=1e-12)).amax(dim=-1).float()  # (D, T)
 
 
 def segments_to_indices(segments_norm: torch.Tensor, temporal_scale: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data.dataset import Batch
-from ..labels import BoundaryTargets, CellMatches, boundary_targets, head_targets, match_cells
+from ..labels import BoundaryTargets, CellMatches, boundary_targets, confidence_target, head_targets, match_cells
 from ..losses import seqattnet_loss
 from ..model import SeqAttNet
 from ..model.boundary_matching import valid_cells
@@ -30,20 +30,29 @@ class BatchTargets(NamedTuple):
     error_offsets: torch.Tensor  # (Pe, 2)
 
 
+class VideoTargets(NamedTuple):
+    boundary: BoundaryTargets  # G_S, G_E: (T,) each
+    matches: CellMatches  # each cell's best-overlapping segment (the heads' cell rows)
+    confidence: torch.Tensor  # (D, T) G_C as labels.map_iou defines it
+
+
 class TargetCache:
     """The fixed targets of each video (G_S, G_E, G_C and cell matches), computed once per run
     (every time when `keep` is False: items that do not come back, such as random windows)."""
 
     def __init__(self, cfg: Config, keep: bool = True):
         self.cfg, self.keep = cfg, keep
-        self._videos: dict[str, tuple[BoundaryTargets, CellMatches]] = {}
+        self._videos: dict[str, VideoTargets] = {}
 
-    def __call__(self, video_id: str, segments_norm: torch.Tensor) -> tuple[BoundaryTargets, CellMatches]:
+    def __call__(self, video_id: str, segments_norm: torch.Tensor) -> VideoTargets:
         if video_id in self._videos:
             return self._videos[video_id]
-        m = self.cfg.model
-        targets = (boundary_targets(segments_norm, m.temporal_scale, self.cfg.labels.regions),
-                   match_cells(segments_norm, m.temporal_scale, m.max_duration))
+        m, labels = self.cfg.model, self.cfg.labels
+        matches = match_cells(segments_norm, m.temporal_scale, m.max_duration)
+        confidence = matches.iou if labels.map_iou == "absolute" else confidence_target(
+            segments_norm, m.temporal_scale, m.max_duration, labels.map_iou)
+        boundary = boundary_targets(segments_norm, m.temporal_scale, labels.regions, labels.min_region)
+        targets = VideoTargets(boundary, matches, confidence)
         if self.keep:
             self._videos[video_id] = targets
         return targets
@@ -55,16 +64,16 @@ def batch_targets(batch: Batch, cfg: Config, generator: torch.Generator | None =
     segments = [s.cpu() for s in batch.segments_norm]
     labels = [l.cpu() for l in batch.labels]
     fixed = [cache(video, s) for video, s in zip(batch.video_ids, segments)]
-    heads = head_targets(segments, labels, [m for _, m in fixed], cfg.model.temporal_scale,
+    heads = head_targets(segments, labels, [t.matches for t in fixed], cfg.model.temporal_scale,
                          class_iou=cfg.labels.class_iou, error_iou=cfg.labels.error_iou,
                          error_per_video=cfg.labels.error_per_video, error_rows=cfg.labels.error_rows,
                          error_jitter=cfg.labels.error_jitter, max_duration=cfg.model.max_duration,
                          generator=generator)
     device = batch.features.device
     return BatchTargets(
-        torch.stack([b.start for b, _ in fixed]).to(device),
-        torch.stack([b.end for b, _ in fixed]).to(device),
-        torch.stack([m.iou for _, m in fixed]).to(device),
+        torch.stack([t.boundary.start for t in fixed]).to(device),
+        torch.stack([t.boundary.end for t in fixed]).to(device),
+        torch.stack([t.confidence for t in fixed]).to(device),
         torch.cat([heads.class_proposals, heads.error_proposals]).to(device),
         len(heads.class_proposals),
         heads.class_labels.to(device),
