@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, scores in run_seed(config, Path(args.out), mode, seed, args.set, args.parts.split(","), args.reuse).items():
                 results.setdefault(name, []).append(scores)
         rows += [summarise(mode, name, runs) for name, runs in results.items()]
-        print_table([r for r in rows if r["mode"] == mode], seeds)
+        if any(r["mode"] == mode for r in rows):  # none when --parts names no part: the default is trained only
+            print_table([r for r in rows if r["mode"] == mode], seeds)
         print_checks(mode, results)
     if args.json:
         print(json.dumps(rows))
