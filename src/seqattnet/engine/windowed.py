@@ -19,9 +19,9 @@ included, in start order), and the window keeps at most max_detections of its ow
 soft_nms_t1, the long-video limit of BMN's adaptive t1 + (t2 - t1) * width (width: the kept segment's share
 of the video, whose duration a running video does not have yet; a THUMOS14 action is 2 % of its video).
 Normalising by the window span instead raised the threshold and suppressed less: 0.5 point lower average
-mAP on the THUMOS-shaped data (docs/data.md). A window's final detections then depend only on the windows overlapping it, so
-`seqattnet watch` gives them out while a video still runs, and `suppress_in_context` is the one function
-that computes them for evaluation, `predict`, `detect` and `watch` alike.
+mAP on the THUMOS-shaped data (docs/data.md). A window's final detections then depend only on the windows
+overlapping it, so `seqattnet watch` gives them out while a video still runs, and `suppress_in_context` is
+the one function that computes them for evaluation, `predict`, `detect` and `watch` alike.
 """
 
 from __future__ import annotations
@@ -74,6 +74,14 @@ def window_part(window: Window, det: Detections) -> WindowPart:
     return WindowPart(window, segments[keep], det.scores.astype(np.float32)[keep], det.labels.astype(np.int64)[keep])
 
 
+def _concatenated(parts: list[WindowPart]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The detections of window parts as one set: segments float64[N, 2], scores float32[N], labels int64[N]."""
+    if not parts:
+        return np.zeros((0, 2)), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    return (np.concatenate([p.segments_s for p in parts]).reshape(-1, 2), np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.labels for p in parts]))
+
+
 def overlapping(a: Window, b: Window) -> bool:
     """Whether two windows of a video share some time (only then can their detections overlap)."""
     return a.offset_s < b.offset_s + b.span_s and b.offset_s < a.offset_s + a.span_s
@@ -84,9 +92,7 @@ def suppress_in_context(own: WindowPart, context: list[WindowPart], cfg: Inferen
     """`own`'s final detections: Soft-NMS (the config's, run to the end) over every detection of `context` (the
     windows overlapping own's, own's included, in start order) with the IoU threshold soft_nms_t1 (see the
     module docstring); own's detections then keep their decayed scores, best first, at most max_detections."""
-    segments = np.concatenate([p.segments_s for p in context]).reshape(-1, 2)  # (N, 2)
-    scores = np.concatenate([p.scores for p in context])
-    labels = np.concatenate([p.labels for p in context])
+    segments, scores, labels = _concatenated(context)
     mine = np.concatenate([np.full(len(p.scores), p.window.item_id == own.window.item_id) for p in context])
     if len(scores) == 0:
         return own
@@ -100,9 +106,7 @@ def suppress_in_context(own: WindowPart, context: list[WindowPart], cfg: Inferen
 
 def joined(video_id: str, parts: list[WindowPart]) -> Detections:
     """Final window parts of one video -> its Detections, best first (ties: in the parts' order)."""
-    segments = np.concatenate([p.segments_s for p in parts]).reshape(-1, 2) if parts else np.zeros((0, 2))
-    scores = np.concatenate([p.scores for p in parts]) if parts else np.zeros(0, np.float32)
-    labels = np.concatenate([p.labels for p in parts]) if parts else np.zeros(0, np.int64)
+    segments, scores, labels = _concatenated(parts)
     order = np.argsort(-scores, kind="stable")
     return Detections(video_id, segments[order], scores[order], labels[order])
 
@@ -151,9 +155,7 @@ def merge_video(video_id: str, parts: list[WindowPart], duration_s: float, cfg: 
                 method: str = "gaussian") -> Detections:
     """window_suppression "video": one Soft-NMS over all of a video's window parts, on segments normalised by
     the video's duration, keeping max_detections."""
-    segments = np.concatenate([p.segments_s for p in parts]).reshape(-1, 2)
-    scores = np.concatenate([p.scores for p in parts])
-    labels = np.concatenate([p.labels for p in parts])
+    segments, scores, labels = _concatenated(parts)
     if len(scores) == 0:
         return Detections(video_id, np.zeros((0, 2)), np.zeros(0, np.float32), np.zeros(0, np.int64))
     kept = soft_nms(torch.from_numpy(segments / duration_s), torch.from_numpy(scores), torch.from_numpy(labels),
