@@ -11,17 +11,22 @@ and class head, the same epochs, lr, batch size and data order), which is close 
 from scratch would give, less the run-to-run noise of the other parts; it is compared with the shipped
 error head retrained alone the same way (HEAD_REFERENCE), so the difference is the change's alone.
 A change of the whole training (RETRAINED) is removed by a run of its own, a change of inference (INFERENCE) by
-scoring the shipped default's weights again without it; each cheaper proposal stage (COST)
-is measured by a run of its own. Last, the accuracy-per-parameter curve: the shipped default with the
-proposal stage at 1, 1/2 and 1/4 of the demo's widths (SIZES).
+scoring the shipped default's weights again without it; the paper's proposal stage (COST), Table 1's widths
+in place of the shipped ones, is measured by a run of its own. Last, the accuracy-per-parameter curve: the
+shipped default with the proposal stage at 1, 1/2 and 1/4 of the demo's widths (SIZES).
 
     python benchmarks/ablation.py [--config demo] [--seeds 0,1,2] [--modes standard,hard] [--out runs/ablation]
                                   [--parts core,removals,cost,sizes] [--reuse] [--set key=value ...] [--json]
 
 Each mode's dataset is generated once into OUT/data-MODE (seed 0), so only training varies between seeds.
 `--config activitynet` trains the ActivityNet recipe (T = 100) on the same built-in data (its runs go to
-OUT/activitynet/MODE). With `--reuse`, a finished run whose config is unchanged is kept and an interrupted
-one resumes from its last.pt, so a long ablation can be stopped and started again.
+OUT/activitynet/MODE). `--config thumos14` trains the windowed recipe on the built-in THUMOS-shaped data
+(200 Validation videos, generated once into OUT/data-thumos-MODE) and scores it on its 212 Test videos
+(thumos protocol: mAP at tIoU 0.3, 0.5, 0.7 and their average over 0.3:0.1:0.7); its rows are the shipped
+default with and without refinement, the removals of THUMOS_INFERENCE and the cost part (no paper model,
+whose training is the demo's). With `--reuse`, a finished run whose config is unchanged (but for
+train.num_threads) is kept and an interrupted one resumes from its last.pt, so a long ablation can be
+stopped and started again.
 """
 
 from __future__ import annotations
@@ -66,11 +71,18 @@ RETRAINED = {  # kept changes of the whole training, each removed alone: a run o
 INFERENCE = {  # kept changes of inference, each removed alone: the shipped default's own weights scored again
     "- Soft-NMS on every overlap (BMN's threshold)": ["inference.soft_nms_t1=0.5", "inference.soft_nms_t2=0.9"],
 }
-COST = {  # cheaper proposal stages (docs/model.md, "The proposal stage's cost") against the shipped default
-    "stage BM 384, map 64, 16 points": ["model.bm_channels=384", "model.map_channels=64", "model.num_samples=16"],
-    "stage BM 512, map 64, 8 points": ["model.bm_channels=512", "model.map_channels=64", "model.num_samples=8"],
-    "stage BM 256, map 64, 16 points, 15 epochs": ["model.bm_channels=256", "model.map_channels=64",
-                                                   "model.num_samples=16", "train.epochs=15", "train.lr_step=11"],
+THUMOS_INFERENCE = {  # the windowed recipe's kept changes of inference (configs/thumos14.yaml), each removed alone
+    **INFERENCE,
+    "- a second label per candidate": ["inference.top_k_classes=1"],
+    "- class-aware Soft-NMS": ["inference.soft_nms_classes=agnostic"],
+    "- 200 detections a window (100)": ["inference.max_detections=100"],
+    "- centre merge (every window's candidates)": ["windows.merge=all"],
+    "- local suppression (one Soft-NMS a video)": ["inference.window_suppression=video"],
+}
+THUMOS_DATA = ["synthetic.generate=true", "data.annotations=annotations.json", "data.features=features",
+               "data.classes=classes.txt"]  # the THUMOS-shaped videos of the config's synthetic section
+COST = {  # the paper's proposal stage against the shipped one (docs/model.md, "The proposal stage's cost")
+    "Table 1 proposal stage (BM 512, map 128)": ["model.bm_channels=512", "model.map_channels=128"],
 }
 SIZES = {  # proposal-stage widths (base, BM, map channels): the demo's, half, quarter
     "proposal stage x1": [],
@@ -88,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default="core,removals,cost,sizes",
                         help="core: the paper model and the shipped default, with and without refinement; "
                              "removals: each kept change removed alone; cost: the shipped default (with and without "
-                             "refinement) against a cheaper proposal stage; sizes: the proposal-stage size curve")
+                             "refinement) against the paper's proposal stage; sizes: the proposal-stage size curve")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the finished runs in OUT whose config is unchanged (scored again)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -113,15 +125,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class Recipe:
-    """A shipped config trained on the built-in data: the demo's data and synthetic sections (and its number of
-    classes) replace the config's own, so `activitynet` (T = 100) reads the same videos as `demo`."""
+    """A shipped config trained on a built-in dataset. A config of whole videos gets the demo's data and
+    synthetic sections (and its number of classes) in place of its own, so `activitynet` (T = 100) reads the
+    same videos as `demo`; a windowed config (`thumos14`) gets the THUMOS-shaped data (THUMOS_DATA)."""
 
     def __init__(self, name: str):
         self.name = name
+        self.windowed = load_config(name).windows.enabled
         demo = to_dict(load_config("demo"))
-        self.data = [] if name == "demo" else [
+        self.data = [] if name == "demo" else THUMOS_DATA if self.windowed else [
             *(f"{section}.{key}={value}" for section in ("data", "synthetic") for key, value in demo[section].items()),
             f"model.num_classes={demo['synthetic']['classes']}"]
+        self.paper = not self.windowed  # the paper model's training (PAPER) is the demo's
+        self.inference = THUMOS_INFERENCE if self.windowed else INFERENCE
+        self.retrained = {} if self.windowed else RETRAINED
+        self.scored = "test" if self.windowed else None  # None: data.val_subset, the run's own final evaluation
 
     def load(self, overrides: list[str]) -> Config:
         return load_config(self.name, [*self.data, *overrides])
@@ -129,27 +147,31 @@ class Recipe:
     def folder(self, out: Path, mode: str) -> Path:
         return out / mode if self.name == "demo" else out / self.name / mode
 
+    def data_root(self, out: Path, mode: str) -> Path:
+        return out / (f"data-thumos-{mode}" if self.windowed else f"data-{mode}")
+
 
 def run_seed(recipe: Recipe, out: Path, mode: str, seed: int, overrides: list[str], parts: list[str],
              reuse: bool) -> dict[str, dict]:
     """Every variant of one mode and seed -> {variant: scores}."""
-    data = [f"data.root={out / f'data-{mode}'}", f"synthetic.mode={mode}", f"train.seed={seed}"]
+    data = [f"data.root={recipe.data_root(out, mode)}", f"synthetic.mode={mode}", f"train.seed={seed}"]
     folder, scores = recipe.folder(out, mode) / f"seed_{seed}", {}
     trained = functools.partial(train_run, recipe)
     default = trained(folder, "shipped default", data + overrides, reuse)
     if "core" in parts:
-        for name, extra in (("paper model", PAPER), ("shipped default", [])):
+        for name, extra in (("paper model", PAPER), ("shipped default", []))[0 if recipe.paper else 1:]:
             run = data + extra + overrides
             scores[name] = default if name == "shipped default" else trained(folder, name, run, reuse)
             scores[f"{name}, refinement off"] = trained(folder, name, run, True, "inference.refine=false")  # same weights
     if "removals" in parts:
-        shipped = recipe.load(data + overrides).inference
-        for name, extra in {HEAD_REFERENCE: [], **HEAD_ONLY}.items():
-            scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
+        if recipe.paper:  # the error head's changes, as in the demo network
+            shipped = recipe.load(data + overrides).inference
+            for name, extra in {HEAD_REFERENCE: [], **HEAD_ONLY}.items():
+                scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
         scores.setdefault("shipped default", default)  # what each RETRAINED removal is compared with
-        for name, extra in RETRAINED.items():
+        for name, extra in recipe.retrained.items():
             scores[name] = trained(folder, name, data + extra + overrides, reuse)
-        for name, extra in INFERENCE.items():
+        for name, extra in recipe.inference.items():
             scores[name] = trained(folder, "shipped default", data + overrides, True, *extra)  # same weights
     if "cost" in parts:
         scores["shipped default"] = default
@@ -172,7 +194,8 @@ def _slug(name: str) -> str:
 def train_run(recipe: Recipe, folder: Path, name: str, overrides: list[str], reuse: bool = False, *extra: str) -> dict:
     """Train the recipe with `overrides` into folder/<name>, as `seqattnet train` does (with `reuse`, a finished
     run there is kept and an interrupted one resumed); its scores with the config's inference settings and then
-    `extra`."""
+    `extra`, on the recipe's scored subset. Without `extra` on data.val_subset they are the run's own final
+    evaluation (metrics.json: last.pt on data.val_subset, with the same config), not computed again."""
     run, cfg = folder / _slug(name), recipe.load(overrides)
     start = time.perf_counter()
     same = reuse and _same_config(run, cfg)
@@ -181,7 +204,10 @@ def train_run(recipe: Recipe, folder: Path, name: str, overrides: list[str], reu
         if not resume:
             shutil.rmtree(run, ignore_errors=True)
         train(cfg, run, progress=False, resume=resume)
-    return score(run / "last.pt", cfg, list(extra), time.perf_counter() - start)
+    if extra or recipe.scored:
+        return score(run / "last.pt", cfg, list(extra), time.perf_counter() - start, recipe.scored)
+    params = sum(p.numel() for p in load_model(run / "last.pt")[0].parameters())
+    return scores_of(json.loads((run / "metrics.json").read_text()), params, time.perf_counter() - start)
 
 
 def _same_config(run: Path, cfg: Config) -> bool:
@@ -189,29 +215,40 @@ def _same_config(run: Path, cfg: Config) -> bool:
     if not (run / "config.yaml").exists():
         return False
     saved, wanted = to_dict(config_from_dict(yaml.safe_load((run / "config.yaml").read_text()))), to_dict(cfg)
-    for c in (saved, wanted):  # training stores data.root resolved
+    for c in (saved, wanted):  # training stores data.root resolved; threads change the speed, not what is trained
         c["data"]["root"] = str(Path(c["data"]["root"]).resolve())
+        c["train"].pop("num_threads")
     return saved == wanted
 
 
-def score(checkpoint: Path, cfg: Config, overrides: list[str], seconds: float) -> dict:
-    """Validation mAP (%) and parameters of a checkpoint's weights, scored with cfg's inference section
-    and then inference `overrides`."""
+def score(checkpoint: Path, cfg: Config, overrides: list[str], seconds: float, subset: str | None = None) -> dict:
+    """mAP (%) on `subset` (default: data.val_subset) and parameters of a checkpoint's weights, scored with
+    cfg's inference section and then inference `overrides`."""
     model, saved, classes = load_model(checkpoint)
     saved.inference = copy.deepcopy(cfg.inference)
     for item in overrides:
         apply_override(saved, item)
-    return score_model(model, saved, classes, seconds)
+    return score_model(model, saved, classes, seconds, subset)
 
 
-def score_model(model: torch.nn.Module, cfg: Config, classes: list[str], seconds: float) -> dict:
+def score_model(model: torch.nn.Module, cfg: Config, classes: list[str], seconds: float,
+                subset: str | None = None) -> dict:
     ground_truth, _ = load_ground_truth(cfg)
-    report = evaluate_model(model, cfg, ground_truth, classes, cfg.data.val_subset, resolve_device("cpu"),
+    report = evaluate_model(model, cfg, ground_truth, classes, subset or cfg.data.val_subset, resolve_device("cpu"),
                             progress=False)
-    mAP = dict(zip([round(t, 2) for t in report.detection.tious.tolist()], report.detection.mAP.tolist()))
-    return {"params": sum(p.numel() for p in model.parameters()), "mAP@0.5": 100 * mAP[0.5],
-            "mAP@0.75": 100 * mAP[0.75], "mAP@0.95": 100 * mAP[0.95],
-            "average_mAP": 100 * report.detection.average_mAP, "seconds": seconds}
+    return scores_of(report.summary(), sum(p.numel() for p in model.parameters()), seconds)
+
+
+def scores_of(summary: dict, params: int, seconds: float) -> dict:
+    """A report's summary (metrics.json) -> the table's figures (%): mAP at the protocol's first, middle and
+    last tIoU (ActivityNet 0.5, 0.75, 0.95; THUMOS14 0.3, 0.5, 0.7) and the average."""
+    tious, mAP = summary["tious"], summary["mAP"]
+    picked = {f"mAP@{tious[i]:g}": 100 * mAP[i] for i in (0, len(tious) // 2, len(tious) - 1)}
+    return {"params": params, **picked, "average_mAP": 100 * summary["average_mAP"], "seconds": seconds}
+
+
+def metric_keys(scores: dict) -> list[str]:
+    return [key for key in scores if key.startswith("mAP@")] + ["average_mAP"]
 
 
 def retrain_error_head(checkpoint: Path, overrides: list[str], seed: int, inference: InferenceConfig) -> dict:
@@ -253,7 +290,7 @@ def retrain_error_head(checkpoint: Path, overrides: list[str], seed: int, infere
 def summarise(mode: str, name: str, runs: list[dict]) -> dict:
     """Mean and sample std (0 for one seed) of each metric over the seeds."""
     row = {"mode": mode, "variant": name, "params": runs[0]["params"], "seeds": len(runs)}
-    for key in ("mAP@0.5", "mAP@0.75", "mAP@0.95", "average_mAP"):
+    for key in metric_keys(runs[0]):
         values = [r[key] for r in runs]
         row[key] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
     return row
@@ -261,9 +298,10 @@ def summarise(mode: str, name: str, runs: list[dict]) -> dict:
 
 def print_table(rows: list[dict], seeds: list[int]) -> None:
     print(f"\n{rows[0]['mode']} data, seeds {','.join(map(str, seeds))}: mAP (%), mean ± std")
-    print(f"{'variant':<42} {'params':>10} {'mAP@0.5':>13} {'mAP@0.75':>13} {'mAP@0.95':>13} {'average':>13}")
+    keys = metric_keys(rows[0])
+    print(f"{'variant':<42} {'params':>10} " + " ".join(f"{k.replace('_mAP', ''):>13}" for k in keys))
     for r in rows:
-        cells = " ".join(f"{r[k][0]:>6.2f} ± {r[k][1]:>4.2f}" for k in ("mAP@0.5", "mAP@0.75", "mAP@0.95", "average_mAP"))
+        cells = " ".join(f"{r[k][0]:>6.2f} ± {r[k][1]:>4.2f}" for k in keys)
         print(f"{r['variant']:<42} {r['params']:>10,} {cells}")
 
 
@@ -273,7 +311,7 @@ def print_checks(mode: str, results: dict[str, list[dict]]) -> None:
     pairs = [("refinement gain (same weights)", "shipped default", "shipped default, refinement off"),
              ("shipped default - paper model", "shipped default", "paper model")]
     pairs += [(name, name, HEAD_REFERENCE) for name in HEAD_ONLY]
-    pairs += [(name, name, "shipped default") for name in [*RETRAINED, *INFERENCE, *COST]]
+    pairs += [(name, name, "shipped default") for name in [*RETRAINED, *THUMOS_INFERENCE, *COST]]
     for label, a, b in pairs:
         if a not in results or b not in results:
             continue

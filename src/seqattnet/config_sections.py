@@ -23,8 +23,8 @@ class ModelConfig:
     max_duration: int = 100  # D: longest proposal in snippets (rows of the confidence maps)
     num_classes: int = 200  # Nc
     base_channels: int = 256  # Table 1
-    bm_channels: int = 512  # Conv3d output channels, Table 1
-    map_channels: int = 128  # Conv2d channels of the map head, Table 1
+    bm_channels: int = 256  # Conv3d output channels (paper: 512, Table 1; docs/model.md, "The proposal stage's cost")
+    map_channels: int = 64  # Conv2d channels of the map head (paper: 128, Table 1)
     map_conv: Literal["full", "separable", "grouped"] = "full"  # the map head's 3x3 convolutions: full (Table 1),
     # separable (depthwise 3x3 + pointwise 1x1: 8x fewer FLOPs there, measured lower; docs/model.md) or grouped
     # (MAP_CONV_GROUPS groups of channels: that many times fewer)

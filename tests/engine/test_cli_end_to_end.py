@@ -147,7 +147,7 @@ def test_train_into_an_existing_run_needs_overwrite(trained, capsys):
 def test_info_json(capsys):
     assert main(["info", "--config", "activitynet", "--json"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert info["total_params"] == 5_069_655  # tests/model/test_boundary_head.py counts it layer by layer
+    assert info["total_params"] == 2_701_591  # tests/model/test_boundary_head.py counts it layer by layer
     assert sum(info["modules"].values()) == info["total_params"]
 
 
