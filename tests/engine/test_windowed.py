@@ -13,7 +13,8 @@ from seqattnet.errors import InputError
 from seqattnet.config import InferenceConfig
 from seqattnet.data.windows import Window, window_geometry
 from seqattnet.structures import Detections
-from seqattnet.engine.windowed import merge_windows, own_shares, to_video_seconds, window_shares
+from seqattnet.engine.windowed import (WindowPart, merge_windows, overlapping, own_shares, suppress_in_context,
+                                       to_video_seconds, window_shares)
 from seqattnet.postprocess.decode import Candidates, candidates_in
 
 
@@ -42,6 +43,28 @@ def test_two_windows_detecting_the_same_action_give_one_detection():
     # the config's Gaussian Soft-NMS keeps the duplicate, decayed by exp(-IoU² / sigma) = exp(-1 / 0.4)
     soft, = merge_windows(dets, windows, InferenceConfig())
     np.testing.assert_allclose(soft.scores, [0.9, 0.8 * np.exp(-1 / 0.4)], rtol=1e-5)
+
+
+@pytest.mark.parametrize("classes", ["agnostic", "per_class"])
+def test_windows_suppressed_together_keep_what_each_keeps_alone(classes):
+    rng = np.random.default_rng(0)
+    parts = []
+    for k, start in enumerate(range(0, 64, 8)):  # 8 windows, each overlapping two on either side
+        w, m = window(start), [0, 30, 5, 60, 1, 44, 17, 9][k]  # detections of very different numbers
+        lo = rng.uniform(w.offset_s, w.offset_s + w.span_s, m)
+        segments = np.stack([lo, np.minimum(lo + rng.uniform(0.05, 1.0, m), w.offset_s + w.span_s)], 1)
+        scores = rng.choice([0.3, 0.5, 0.9], m).astype(np.float32)  # ties
+        parts.append(WindowPart(w, segments, scores, rng.integers(0, 3, m)))
+    cfg = InferenceConfig(max_detections=12, soft_nms_classes=classes)
+    items = [(p, [q for q in parts if overlapping(p.window, q.window)]) for p in parts]
+    together = suppress_in_context(items, cfg)
+    assert sum(len(p.scores) for p in together) > 12
+    for item, got in zip(items, together):
+        alone, = suppress_in_context([item], cfg)
+        assert got.window == alone.window and len(alone.scores) == min(12, len(item[0].scores))
+        np.testing.assert_array_equal(got.segments_s, alone.segments_s)
+        np.testing.assert_array_equal(got.scores, alone.scores)
+        np.testing.assert_array_equal(got.labels, alone.labels)
 
 
 def test_distinct_actions_of_several_windows_survive_and_are_clipped_to_the_video():

@@ -106,11 +106,10 @@ class WindowStream:
 
     def _finalise(self) -> list[WindowPart]:
         upcoming = None if self.ran_last else self.window(self.next_start)
-        out = []
+        final = []  # (window part, its context): suppressed together below
         while self.waiting and (upcoming is None or not overlapping(self.waiting[0].window, upcoming)):
             part = self.waiting.pop(0)
-            context = [q for q in self.done + [part] + self.waiting if overlapping(part.window, q.window)]
-            out.append(suppress_in_context(part, context, self.cfg.inference, self.method))
+            final.append((part, [q for q in self.done + [part] + self.waiting if overlapping(part.window, q.window)]))
             self.done.append(part)
         self.done = [q for q in self.done if any(overlapping(q.window, p.window) for p in self.waiting)]
-        return out
+        return suppress_in_context(final, self.cfg.inference, self.method) if final else []

@@ -33,7 +33,7 @@ import torch
 
 from ..config import InferenceConfig
 from ..data.windows import Window
-from ..postprocess.soft_nms import soft_nms
+from ..postprocess.soft_nms import batched_soft_nms, soft_nms
 from ..structures import Detections
 from .inference import soft_nms_options
 
@@ -87,21 +87,35 @@ def overlapping(a: Window, b: Window) -> bool:
     return a.offset_s < b.offset_s + b.span_s and b.offset_s < a.offset_s + a.span_s
 
 
-def suppress_in_context(own: WindowPart, context: list[WindowPart], cfg: InferenceConfig,
-                        method: str = "gaussian") -> WindowPart:
-    """`own`'s final detections: Soft-NMS (the config's, run to the end) over every detection of `context` (the
-    windows overlapping own's, own's included, in start order) with the IoU threshold soft_nms_t1 (see the
-    module docstring); own's detections then keep their decayed scores, best first, at most max_detections."""
-    segments, scores, labels = _concatenated(context)
-    mine = np.concatenate([np.full(len(p.scores), p.window.item_id == own.window.item_id) for p in context])
-    if len(scores) == 0:
-        return own
-    options = soft_nms_options(cfg, method) | {"top_k": len(scores),  # every decay known before own's top ones
+def suppress_in_context(items: list[tuple[WindowPart, list[WindowPart]]], cfg: InferenceConfig,
+                        method: str = "gaussian") -> list[WindowPart]:
+    """Each (own, context) -> own's final detections: Soft-NMS (the config's, run to the end) over every
+    detection of `context` (the windows overlapping own's, own's included, in start order) with the IoU
+    threshold soft_nms_t1 (see the module docstring); own's detections then keep their decayed scores, best
+    first, at most max_detections. The items' Soft-NMS runs run side by side, as one batch padded to the
+    largest context (each row's steps are those of its own run: padding is never picked and decays nothing)."""
+    sets = [_concatenated(context) for _, context in items]
+    n = max((len(scores) for _, scores, _ in sets), default=0)
+    if n == 0:
+        return [own for own, _ in items]
+    segments = np.zeros((len(items), n, 2))
+    scores, labels = np.zeros((len(items), n), np.float32), np.zeros((len(items), n), np.int64)
+    valid = np.zeros((len(items), n), bool)
+    for row, (seg, score, label) in enumerate(sets):
+        m = len(score)
+        segments[row, :m], scores[row, :m], labels[row, :m], valid[row, :m] = seg, score, label, True
+    options = soft_nms_options(cfg, method) | {"top_k": n,  # every decay known before own's top ones
                                                "adaptive": None, "iou_threshold": cfg.soft_nms_t1}
-    kept = soft_nms(torch.from_numpy(segments), torch.from_numpy(scores), torch.from_numpy(labels), **options)
-    index = kept.indices.numpy()
-    ok = np.flatnonzero(mine[index])[:cfg.max_detections]
-    return WindowPart(own.window, segments[index[ok]], kept.scores.numpy()[ok], labels[index[ok]])
+    kept = batched_soft_nms(torch.from_numpy(segments), torch.from_numpy(scores), torch.from_numpy(valid),
+                            torch.from_numpy(labels), **options)
+    out = []
+    for row, ((own, context), (seg, _, label)) in enumerate(zip(items, sets)):
+        picked = kept.valid[row].numpy()
+        index = kept.indices[row].numpy()[picked]
+        mine = np.concatenate([np.full(len(p.scores), p.window.item_id == own.window.item_id) for p in context])
+        ok = np.flatnonzero(mine[index])[:cfg.max_detections]
+        out.append(WindowPart(own.window, seg[index[ok]], kept.scores[row].numpy()[picked][ok], label[index[ok]]))
+    return out
 
 
 def joined(video_id: str, parts: list[WindowPart]) -> Detections:
@@ -147,8 +161,8 @@ def window_shares(windows: list[Window]) -> dict[str, tuple[float, float]]:
 def _merge_local(video_id: str, parts: list[tuple[Window, Detections]], cfg: InferenceConfig,
                  method: str) -> Detections:
     own = sorted((window_part(w, d) for w, d in parts), key=lambda p: p.window.start_idx)
-    return joined(video_id, [suppress_in_context(p, [q for q in own if overlapping(p.window, q.window)], cfg, method)
-                             for p in own])
+    return joined(video_id, suppress_in_context([(p, [q for q in own if overlapping(p.window, q.window)]) for p in own],
+                                                cfg, method))
 
 
 def merge_video(video_id: str, parts: list[WindowPart], duration_s: float, cfg: InferenceConfig,
