@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import functools
 import json
 import shutil
@@ -49,7 +50,7 @@ from seqattnet.config import Config, InferenceConfig, apply_override, config_fro
 from seqattnet.data.dataset import collate
 from seqattnet.engine.build import build_dataset, build_model, build_optimizer, load_ground_truth, resolve_device
 from seqattnet.engine.checkpoint import load_model
-from seqattnet.engine.evaluate import evaluate_model
+from seqattnet.engine.evaluate import evaluate_model, evaluate_variants
 from seqattnet.engine.fit import seed_everything, train
 from seqattnet.engine.train import TargetCache, batch_targets
 from seqattnet.losses import error_loss
@@ -156,32 +157,33 @@ def run_seed(recipe: Recipe, out: Path, mode: str, seed: int, overrides: list[st
     """Every variant of one mode and seed -> {variant: scores}."""
     data = [f"data.root={recipe.data_root(out, mode)}", f"synthetic.mode={mode}", f"train.seed={seed}"]
     folder, scores = recipe.folder(out, mode) / f"seed_{seed}", {}
-    trained = functools.partial(train_run, recipe)
-    default = trained(folder, "shipped default", data + overrides, reuse)
+    trained = functools.partial(train_run, recipe, folder)
+    refine_off = {"refinement off": ["inference.refine=false"]}  # the same weights
+    # the shipped default's weights scored as shipped and with each inference change removed, in one pass
+    default = trained("shipped default", data + overrides, reuse,
+                      {**(refine_off if {"core", "cost"} & set(parts) else {}),
+                       **(recipe.inference if "removals" in parts else {})})
     if "core" in parts:
-        for name, extra in (("paper model", PAPER), ("shipped default", []))[0 if recipe.paper else 1:]:
-            run = data + extra + overrides
-            scores[name] = default if name == "shipped default" else trained(folder, name, run, reuse)
-            scores[f"{name}, refinement off"] = trained(folder, name, run, True, "inference.refine=false")  # same weights
+        if recipe.paper:
+            paper = trained("paper model", data + PAPER + overrides, reuse, refine_off)
+            scores |= {"paper model": paper[""], "paper model, refinement off": paper["refinement off"]}
+        scores |= {"shipped default": default[""], "shipped default, refinement off": default["refinement off"]}
     if "removals" in parts:
         if recipe.paper:  # the error head's changes, as in the demo network
             shipped = recipe.load(data + overrides).inference
             for name, extra in {HEAD_REFERENCE: [], **HEAD_ONLY}.items():
                 scores[name] = retrain_error_head(folder / "shipped_default" / "last.pt", extra, seed, shipped)
-        scores.setdefault("shipped default", default)  # what each RETRAINED removal is compared with
+        scores.setdefault("shipped default", default[""])  # what each RETRAINED removal is compared with
         for name, extra in recipe.retrained.items():
-            scores[name] = trained(folder, name, data + extra + overrides, reuse)
-        for name, extra in recipe.inference.items():
-            scores[name] = trained(folder, "shipped default", data + overrides, True, *extra)  # same weights
+            scores[name] = trained(name, data + extra + overrides, reuse)[""]
+        scores |= {name: default[name] for name in recipe.inference}
     if "cost" in parts:
-        scores["shipped default"] = default
-        scores.setdefault("shipped default, refinement off",
-                          trained(folder, "shipped default", data + overrides, True, "inference.refine=false"))
+        scores |= {"shipped default": default[""], "shipped default, refinement off": default["refinement off"]}
         for name, extra in COST.items():
-            scores[name] = trained(folder, name, data + extra + overrides, reuse)
+            scores[name] = trained(name, data + extra + overrides, reuse)[""]
     if "sizes" in parts:
         for name, extra in SIZES.items():
-            scores[name] = trained(folder, name, data + extra + overrides, reuse) if extra else default
+            scores[name] = trained(name, data + extra + overrides, reuse)[""] if extra else default[""]
     for name, value in scores.items():
         print(f"{mode} seed {seed}: {name} {value['average_mAP']:.2f}", flush=True)
     return scores
@@ -191,11 +193,13 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
 
-def train_run(recipe: Recipe, folder: Path, name: str, overrides: list[str], reuse: bool = False, *extra: str) -> dict:
+def train_run(recipe: Recipe, folder: Path, name: str, overrides: list[str], reuse: bool = False,
+              variants: dict[str, list[str]] | None = None) -> dict[str, dict]:
     """Train the recipe with `overrides` into folder/<name>, as `seqattnet train` does (with `reuse`, a finished
-    run there is kept and an interrupted one resumed); its scores with the config's inference settings and then
-    `extra`, on the recipe's scored subset. Without `extra` on data.val_subset they are the run's own final
-    evaluation (metrics.json: last.pt on data.val_subset, with the same config), not computed again."""
+    run there is kept and an interrupted one resumed) -> its scores on the recipe's scored subset: under "" with
+    the config as trained, under each name of `variants` with its overrides after that (the same weights). With
+    no variants on data.val_subset they are the run's own final evaluation (metrics.json: last.pt on
+    data.val_subset, with the same config), not computed again."""
     run, cfg = folder / _slug(name), recipe.load(overrides)
     start = time.perf_counter()
     same = reuse and _same_config(run, cfg)
@@ -204,10 +208,11 @@ def train_run(recipe: Recipe, folder: Path, name: str, overrides: list[str], reu
         if not resume:
             shutil.rmtree(run, ignore_errors=True)
         train(cfg, run, progress=False, resume=resume)
-    if extra or recipe.scored:
-        return score(run / "last.pt", cfg, list(extra), time.perf_counter() - start, recipe.scored)
+    variants = {"": [], **(variants or {})}
+    if len(variants) > 1 or recipe.scored:
+        return score(run / "last.pt", cfg, variants, time.perf_counter() - start, recipe.scored)
     params = sum(p.numel() for p in load_model(run / "last.pt")[0].parameters())
-    return scores_of(json.loads((run / "metrics.json").read_text()), params, time.perf_counter() - start)
+    return {"": scores_of(json.loads((run / "metrics.json").read_text()), params, time.perf_counter() - start)}
 
 
 def _same_config(run: Path, cfg: Config) -> bool:
@@ -221,20 +226,34 @@ def _same_config(run: Path, cfg: Config) -> bool:
     return saved == wanted
 
 
-def score(checkpoint: Path, cfg: Config, overrides: list[str], seconds: float, subset: str | None = None) -> dict:
+def score(checkpoint: Path, cfg: Config, variants: dict[str, list[str]], seconds: float,
+          subset: str | None = None) -> dict[str, dict]:
     """mAP (%) on `subset` (default: data.val_subset) and parameters of a checkpoint's weights, scored with
-    cfg's inference section and then inference `overrides`."""
+    cfg's inference section and then each variant's overrides -> {variant: scores}. Variants that differ
+    only in their inference section are scored in one pass over the data (`evaluate_variants`)."""
     model, saved, classes = load_model(checkpoint)
     saved.inference = copy.deepcopy(cfg.inference)
-    for item in overrides:
-        apply_override(saved, item)
-    return score_model(model, saved, classes, seconds, subset)
+    configs = {}
+    for name, overrides in variants.items():
+        configs[name] = copy.deepcopy(saved)
+        for item in overrides:
+            apply_override(configs[name], item)
+    passes: dict[str, list[str]] = {}  # the variants of one pass: equal configs but for their inference sections
+    for name, c in configs.items():
+        passes.setdefault(json.dumps(to_dict(dataclasses.replace(c, inference=InferenceConfig()))), []).append(name)
+    ground_truth, _ = load_ground_truth(saved)
+    params, out = sum(p.numel() for p in model.parameters()), {}
+    for names in passes.values():
+        base = configs[names[0]]
+        reports = evaluate_variants(model, base, [configs[n].inference for n in names], ground_truth, classes,
+                                    subset or base.data.val_subset, resolve_device("cpu"), progress=False)
+        out |= {n: scores_of(r.summary(), params, seconds) for n, r in zip(names, reports)}
+    return {name: out[name] for name in variants}
 
 
-def score_model(model: torch.nn.Module, cfg: Config, classes: list[str], seconds: float,
-                subset: str | None = None) -> dict:
+def score_model(model: torch.nn.Module, cfg: Config, classes: list[str], seconds: float) -> dict:
     ground_truth, _ = load_ground_truth(cfg)
-    report = evaluate_model(model, cfg, ground_truth, classes, subset or cfg.data.val_subset, resolve_device("cpu"),
+    report = evaluate_model(model, cfg, ground_truth, classes, cfg.data.val_subset, resolve_device("cpu"),
                             progress=False)
     return scores_of(report.summary(), sum(p.numel() for p in model.parameters()), seconds)
 

@@ -114,6 +114,26 @@ def run(tmp_path_factory):
     return root
 
 
+def test_inference_variants_evaluated_in_one_pass_equal_their_own_evaluations(run):
+    from dataclasses import replace
+
+    from seqattnet.engine.build import load_ground_truth
+    from seqattnet.engine.checkpoint import load_model
+    from seqattnet.engine.evaluate import evaluate_model, evaluate_variants
+
+    model, cfg, classes = load_model(run / "run" / "last.pt")
+    truth, _ = load_ground_truth(cfg)
+    changes = [{}, {"refine": False}, {"top_k_classes": 1}, {"soft_nms_t1": 0.5, "soft_nms_t2": 0.9},
+               {"max_detections": 3}, {"window_suppression": "video"}, {"max_candidates": 7}, {"peak_ratio": 0.9}]
+    inferences = [replace(cfg.inference, **change) for change in changes]
+    together = evaluate_variants(model, cfg, inferences, truth, classes, "test", torch.device("cpu"), progress=False)
+    alone = [evaluate_model(model, replace(cfg, inference=inf), truth, classes, "test", torch.device("cpu"), progress=False)
+             for inf in inferences]
+    assert len({json.dumps(r.results, sort_keys=True) for r in alone}) > 4  # the variants do differ
+    for a, b in zip(together, alone):
+        assert a.results == b.results and a.summary() == b.summary()
+
+
 def test_the_log_counts_windows_and_the_videos_they_come_from(run):
     from seqattnet.data.windows import window_starts
 
@@ -210,8 +230,8 @@ def test_evaluation_with_the_centre_rule_sends_each_window_only_its_own_candidat
 
     def outside(with_shares):
         count = 0
-        for batch in predict_batches(model, DataLoader(dataset, batch_size=4, collate_fn=collate), cfg.inference, torch.device("cpu"), False,
-                                     nms=False, shares=shares if with_shares else None):
+        for batch, in predict_batches(model, DataLoader(dataset, batch_size=4, collate_fn=collate), [cfg.inference],
+                                      torch.device("cpu"), False, nms=False, shares=shares if with_shares else None):
             for det in batch:
                 lo, hi = shares[det.video_id]
                 centre = det.segments_s.mean(axis=1) / det.duration_s  # normalised window time

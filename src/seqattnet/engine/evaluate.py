@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -118,14 +118,24 @@ def evaluate_model(model: SeqAttNet, cfg: Config, ground_truth: AnnotationSet, c
     """Detections on every video of `subset` scored against its ground truth (missing videos count as misses)
     at the tIoU thresholds of evaluation.protocol. Windowed data (windows.enabled) is merged per video first. A
     subset without any ground-truth instance (ActivityNet's testing) gives detections and no metrics."""
+    return evaluate_variants(model, cfg, [cfg.inference], ground_truth, classes, subset, device, progress)[0]
+
+
+def evaluate_variants(model: SeqAttNet, cfg: Config, inferences: list[InferenceConfig], ground_truth: AnnotationSet,
+                      classes: list[str], subset: str, device: torch.device,
+                      progress: bool = True) -> list[EvaluationReport]:
+    """`evaluate_model` with each inference section of `inferences` in place of cfg's, in one pass over the
+    data: the network runs once per batch for the sections that differ only after it (`detect_variants`)."""
     dataset = build_dataset(cfg, subset, ground_truth, classes)
     windows = getattr(dataset, "windows", None)
-    evaluator = build_evaluator(cfg, ground_truth.subset(subset), classes, windows)
+    evaluators = [build_evaluator(replace(cfg, inference=inf), ground_truth.subset(subset), classes, windows)
+                  for inf in inferences]
     shares = window_shares(windows) if windows is not None and cfg.windows.merge == "centre" else None
-    for detections in predict_batches(model, _loader(dataset, cfg.train.batch_size), cfg.inference, device,
-                                      progress, desc=f"evaluate {subset}", nms=windows is None, shares=shares):
-        evaluator.process(detections)
-    return evaluator.evaluate()
+    for variants in predict_batches(model, _loader(dataset, cfg.train.batch_size), inferences, device, progress,
+                                    desc=f"evaluate {subset}", nms=windows is None, shares=shares):
+        for evaluator, detections in zip(evaluators, variants):
+            evaluator.process(detections)
+    return [evaluator.evaluate() for evaluator in evaluators]
 
 
 def diagnose_evaluation(report: EvaluationReport, cfg: Config) -> Diagnosis:

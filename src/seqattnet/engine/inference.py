@@ -50,15 +50,34 @@ def detect(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durat
     are merged first and suppressed once (engine/windowed.py). shares: item id -> (lo, hi) or None: only
     candidates centred in [lo, hi) of their item's normalised time go on to the heads (a window's own share,
     engine/windowed.py's window_shares)."""
+    return detect_variants(model, features, video_ids, durations_s, [cfg], nms, shares)[0]
+
+
+@torch.no_grad()
+def detect_variants(model: SeqAttNet, features: torch.Tensor, video_ids: list[str], durations_s: torch.Tensor,
+                    cfgs: list[InferenceConfig], nms: bool = True,
+                    shares: dict[str, tuple[float, float]] | None = None) -> list[list[Detections]]:
+    """`detect` for each of several inference sections -> their detections, in order, from one pass of the
+    proposal stage and one of the heads per distinct candidate setting (peak_ratio, max_candidates,
+    refine_steps): the sections that differ only after the heads (refine, classes, Soft-NMS, max_detections)
+    share them."""
     maps = model(features)
-    candidates = decode_candidates(maps.start, maps.end, maps.confidence, peak_ratio=cfg.peak_ratio,
-                                   max_candidates=cfg.max_candidates)
-    if shares is not None:
-        shares_norm = torch.tensor([shares[v] for v in video_ids], dtype=torch.float64, device=maps.start.device)
-        candidates = candidates_in(candidates, shares_norm, model.temporal_scale)  # (B, 2) above
-    heads = model.heads(features, candidates.proposals, cfg.refine_steps)
-    return candidate_detections(candidates, heads.offsets if cfg.refine else None, heads.class_log_probs,
-                                model.temporal_scale, video_ids, durations_s, cfg, nms)
+    out: list[list[Detections]] = [[] for _ in cfgs]
+    runs: dict[tuple, list[int]] = {}
+    for i, cfg in enumerate(cfgs):
+        runs.setdefault((cfg.peak_ratio, cfg.max_candidates, cfg.refine_steps), []).append(i)
+    for (peak_ratio, max_candidates, refine_steps), members in runs.items():
+        candidates = decode_candidates(maps.start, maps.end, maps.confidence, peak_ratio=peak_ratio,
+                                       max_candidates=max_candidates)
+        if shares is not None:
+            shares_norm = torch.tensor([shares[v] for v in video_ids], dtype=torch.float64, device=maps.start.device)
+            candidates = candidates_in(candidates, shares_norm, model.temporal_scale)  # (B, 2) above
+        heads = model.heads(features, candidates.proposals, refine_steps)
+        for i in members:
+            out[i] = candidate_detections(candidates, heads.offsets if cfgs[i].refine else None,
+                                          heads.class_log_probs, model.temporal_scale, video_ids, durations_s,
+                                          cfgs[i], nms)
+    return out
 
 
 def candidate_detections(candidates: Candidates, offsets_norm: torch.Tensor | None, class_log_probs: torch.Tensor,
@@ -85,10 +104,11 @@ def candidate_detections(candidates: Candidates, offsets_norm: torch.Tensor | No
     return out
 
 
-def predict_batches(model: SeqAttNet, loader, cfg: InferenceConfig, device: torch.device, progress: bool = True,
-                    desc: str = "predict", nms: bool = True,
-                    shares: dict[str, tuple[float, float]] | None = None) -> Iterator[list[Detections]]:
-    """The detections of each batch of `loader`, in its order (see `detect`, which `shares` goes to)."""
+def predict_batches(model: SeqAttNet, loader, cfgs: list[InferenceConfig], device: torch.device,
+                    progress: bool = True, desc: str = "predict", nms: bool = True,
+                    shares: dict[str, tuple[float, float]] | None = None) -> Iterator[list[list[Detections]]]:
+    """Each batch of `loader`, in its order -> the detections of each inference section of `cfgs` (see
+    `detect_variants`, which `shares` goes to)."""
     model.eval()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        yield detect(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfg, nms, shares)
+        yield detect_variants(model, batch.features.to(device), batch.video_ids, batch.durations_s, cfgs, nms, shares)
