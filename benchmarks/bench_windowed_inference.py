@@ -2,8 +2,9 @@
 
 1. `evaluate`: the Test subset of the built-in THUMOS-shaped data (default 212 videos, about 1,650
    snippets of 2048-d features each) through `evaluate_model` (files, windows, network, merge, mAP),
-   with random weights of the config (default `thumos14`). `--videos` times the first N of them and
-   extrapolates to all by their window count.
+   with random weights of the config (default `thumos14`) or a trained checkpoint's (`--checkpoint`: random
+   weights send every window the most candidates, a trained model fewer). `--videos` times the first N of
+   them and extrapolates to all by their window count.
 2. `predict`: `predict_files` on one 10-minute video at 30 fps, stride 4 (4,500 snippets), from a file.
 
 The reference, measured in the same run on the same videos: the windowed path with windows.merge "all"
@@ -14,6 +15,7 @@ Targets: 212 videos <= 3 min, the 10-minute video <= 5 s on a 2-core CPU.
 
     python benchmarks/bench_windowed_inference.py                        # everything, the shipped thumos14
     python benchmarks/bench_windowed_inference.py --videos 8 --set inference.max_candidates=32
+    python benchmarks/bench_windowed_inference.py --data runs/thumos-syn/data --checkpoint runs/bench-thumos-train/last.pt
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch
 from seqattnet.config import load_config
 from seqattnet.data.synthetic_thumos import generate_thumos_dataset
 from seqattnet.engine.build import build_dataset, build_model, load_ground_truth
-from seqattnet.engine.checkpoint import save_checkpoint
+from seqattnet.engine.checkpoint import read_checkpoint, save_checkpoint
 from seqattnet.engine.evaluate import evaluate_model
 from seqattnet.engine.run import predict_files
 from seqattnet.structures import AnnotationSet
@@ -98,6 +100,7 @@ def main() -> None:
     parser.add_argument("--data", default="runs/bench-thumos-test", help="folder of the generated test set")
     parser.add_argument("--test-videos", type=int, default=212)
     parser.add_argument("--videos", type=int, help="time the first N test videos and extrapolate")
+    parser.add_argument("--checkpoint", help="weights of a trained model of the config (default: random weights)")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the video `predict` reads")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", choices=["evaluate", "predict"], action="append", default=[])
@@ -107,7 +110,10 @@ def main() -> None:
     folder = test_set(Path(args.data), args.test_videos, load_config(args.config).model.feature_dim)
     cfg = config(args.config, folder, args.set)
     model = build_model(cfg).eval()
-    print(f"config {args.config} {' '.join(args.set)}: {sum(p.numel() for p in model.parameters()):,} parameters, "
+    if args.checkpoint:
+        model.load_state_dict(read_checkpoint(args.checkpoint)["model"])
+    print(f"config {args.config} {' '.join(args.set)}: {sum(p.numel() for p in model.parameters()):,} parameters "
+          f"({args.checkpoint or 'random weights'}), "
           f"T = {cfg.model.temporal_scale}, overlap {cfg.windows.overlap}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     if "evaluate" not in args.skip:
