@@ -16,6 +16,7 @@ the direct BMN computation, kept as the reference the tests compare against.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -135,10 +136,10 @@ class BoundaryMatching(nn.Module):
             cells = torch.matmul(self.contraction.t().to(y.dtype), y.reshape(B, T * N, O))  # (B, V, O)
         else:
             forward = _batched_bags(self.gather_index, self.gather_offsets, self.gather_weights, B, T * N)
-            backward = _batched_bags(self.scatter_index, self.scatter_offsets, self.scatter_weights, B,
-                                     self.contraction.shape[1])
+            backward = functools.partial(_batched_bags, self.scatter_index, self.scatter_offsets,  # built if needed
+                                         self.scatter_weights, B, self.contraction.shape[1])
             cells = _SparseContraction.apply(y.reshape(B * T * N, O), forward, backward).view(B, -1, O)  # (B, V, O)
-        return torch.relu(cells + self.bias)
+        return cells.add_(self.bias).relu_()  # a new tensor, in place: neither matmul nor the gather saves it
 
     def to_grid(self, cells: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
         """cells: Tensor[B, V, K] at the valid cells, fill: Tensor[K] for the others -> Tensor[B, K, D, T].
@@ -177,7 +178,8 @@ def _bags(rows: torch.Tensor, bags: tuple[torch.Tensor, torch.Tensor, torch.Tens
 
 
 class _SparseContraction(torch.autograd.Function):
-    """cells = M^T rows with a fixed sparse M, as a gather forward and the transposed gather backward."""
+    """cells = M^T rows with a fixed sparse M, as a gather forward and the transposed gather backward
+    (`backward_bags` builds the latter's bags when a backward pass needs them: inference never does)."""
 
     @staticmethod
     def forward(ctx, rows: torch.Tensor, forward_bags, backward_bags) -> torch.Tensor:
@@ -186,7 +188,7 @@ class _SparseContraction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_cells: torch.Tensor):
-        return _bags(grad_cells.contiguous(), ctx.backward_bags), None, None
+        return _bags(grad_cells.contiguous(), ctx.backward_bags()), None, None
 
 
 def dense_boundary_matching(x: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,
