@@ -14,7 +14,7 @@ from ..postprocess.soft_nms import batched_soft_nms
 from ..structures import Detections, to_results, video_timing  # noqa: F401  (importable from here as before)
 
 
-def _pad_by_video(video_index: torch.Tensor, num_videos: int,
+def pad_by_video(video_index: torch.Tensor, num_videos: int,
                   *values: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Rows grouped by video: each of `values` (rows, ...) -> (V, M, ...), zero-padded, rows in order; and
     the validity mask (V, M). The grouping is computed once for all of them."""
@@ -90,7 +90,7 @@ def candidate_detections(candidates: Candidates, offsets_norm: torch.Tensor | No
     B = len(video_ids)
     scored = score_candidates(candidates, offsets_norm, class_log_probs, temporal_scale,
                               top_k_classes=cfg.top_k_classes, class_min_score=cfg.class_min_score)
-    (segments, scores, labels), valid = _pad_by_video(scored.video_index, B, scored.segments_norm.float(),
+    (segments, scores, labels), valid = pad_by_video(scored.video_index, B, scored.segments_norm.float(),
                                                       scored.scores.float(), scored.labels)
     if nms:
         kept = batched_soft_nms(segments, scores, valid, labels, **soft_nms_options(cfg))

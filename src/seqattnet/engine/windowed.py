@@ -35,7 +35,7 @@ from ..config import InferenceConfig
 from ..data.windows import Window
 from ..postprocess.soft_nms import batched_soft_nms, soft_nms
 from ..structures import Detections
-from .inference import soft_nms_options
+from .inference import pad_by_video, soft_nms_options
 
 
 @dataclass(frozen=True)
@@ -95,19 +95,15 @@ def suppress_in_context(items: list[tuple[WindowPart, list[WindowPart]]], cfg: I
     first, at most max_detections. The items' Soft-NMS runs run side by side, as one batch padded to the
     largest context (each row's steps are those of its own run: padding is never picked and decays nothing)."""
     sets = [_concatenated(context) for _, context in items]
-    n = max((len(scores) for _, scores, _ in sets), default=0)
-    if n == 0:
+    sizes = [len(scores) for _, scores, _ in sets]
+    if max(sizes, default=0) == 0:
         return [own for own, _ in items]
-    segments = np.zeros((len(items), n, 2))
-    scores, labels = np.zeros((len(items), n), np.float32), np.zeros((len(items), n), np.int64)
-    valid = np.zeros((len(items), n), bool)
-    for row, (seg, score, label) in enumerate(sets):
-        m = len(score)
-        segments[row, :m], scores[row, :m], labels[row, :m], valid[row, :m] = seg, score, label, True
-    options = soft_nms_options(cfg, method) | {"top_k": n,  # every decay known before own's top ones
+    row = torch.repeat_interleave(torch.arange(len(items)), torch.tensor(sizes))
+    (segments, scores, labels), valid = pad_by_video(row, len(items), *(torch.from_numpy(np.concatenate(a))
+                                                                       for a in zip(*sets)))
+    options = soft_nms_options(cfg, method) | {"top_k": max(sizes),  # every decay known before own's top ones
                                                "adaptive": None, "iou_threshold": cfg.soft_nms_t1}
-    kept = batched_soft_nms(torch.from_numpy(segments), torch.from_numpy(scores), torch.from_numpy(valid),
-                            torch.from_numpy(labels), **options)
+    kept = batched_soft_nms(segments, scores, valid, labels, **options)
     out = []
     for row, ((own, context), (seg, _, label)) in enumerate(zip(items, sets)):
         picked = kept.valid[row].numpy()
