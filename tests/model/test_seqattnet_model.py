@@ -85,6 +85,28 @@ def test_map_head_on_valid_cells_equals_the_plain_stack(D, map_conv):
     assert torch.all(fast[:, :, ~valid] == 0)  # never read: losses and decoding use valid cells only
 
 
+@pytest.mark.parametrize("D", [12, 7])
+def test_map_head_on_valid_cells_has_the_plain_stacks_gradients(D):
+    """The fast path gathers each band from the valid cells; every parameter gets the plain stack's gradient."""
+    torch.manual_seed(0)
+    gen = SeqAttNet(ModelConfig(8, 12, D, 3, base_channels=16, bm_channels=8, map_channels=8,
+                                num_samples=4)).double().proposals
+    x = torch.randn(2, 8, 12, dtype=torch.float64)
+    valid = torch.arange(D)[:, None] + torch.arange(12)[None, :] < 12
+    weights = torch.randn(2, 2, int(valid.sum()), dtype=torch.float64)
+
+    def gradients(maps):
+        gen.zero_grad()
+        (maps[:, :, valid] * weights).sum().backward()
+        return {name: p.grad.clone() for name, p in gen.named_parameters() if p.grad is not None}
+
+    plain = gradients(gen.map_head(gen.boundary_matching(gen.proposal_conv(gen.base(x)))))
+    fast = gradients(gen(x).confidence)
+    assert plain.keys() == fast.keys() and "boundary_matching.weight" in fast and "map_head.conv_a.weight" in fast
+    for name in plain:
+        torch.testing.assert_close(fast[name], plain[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
 @pytest.mark.parametrize("map_conv", ["full", "separable", "grouped"])
 def test_map_head_is_the_padded_convolution_stack(map_conv):
     """MapHead pads itself; the same weights in torch's padded convolutions give the same maps."""

@@ -138,8 +138,10 @@ class BoundaryMatching(nn.Module):
             forward = _batched_bags(self.gather_index, self.gather_offsets, self.gather_weights, B, T * N)
             backward = functools.partial(_batched_bags, self.scatter_index, self.scatter_offsets,  # built if needed
                                          self.scatter_weights, B, self.contraction.shape[1])
-            cells = _SparseContraction.apply(y.reshape(B * T * N, O), forward, backward).view(B, -1, O)  # (B, V, O)
-        return cells.add_(self.bias).relu_()  # a new tensor, in place: neither matmul nor the gather saves it
+            cells = _SparseContraction.apply(y.reshape(B * T * N, O), forward, backward)  # (B * V, O)
+        # in place on a new tensor (neither matmul nor the gather saves it), viewed after: in place on a view
+        # would make the backward pass copy the whole gradient
+        return cells.add_(self.bias).relu_().view(B, -1, O)
 
     def to_grid(self, cells: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
         """cells: Tensor[B, V, K] at the valid cells, fill: Tensor[K] for the others -> Tensor[B, K, D, T].
@@ -184,7 +186,7 @@ class _SparseContraction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rows: torch.Tensor, forward_bags, backward_bags) -> torch.Tensor:
         ctx.backward_bags = backward_bags
-        return _bags(rows.contiguous(), forward_bags)
+        return _bags(rows.detach().contiguous(), forward_bags)  # detached: torch's gather without its backward state
 
     @staticmethod
     def backward(ctx, grad_cells: torch.Tensor):

@@ -99,6 +99,10 @@ class ProposalGenerator(nn.Module):
                                                   cfg.num_samples, cfg.samples_per_bin, cfg.boundary_ratio,
                                                   impl=cfg.bm_impl)
         self.map_head = MapHead(cfg.bm_channels, cfg.map_channels, cfg.map_conv)
+        self._bands = _bands(cfg.temporal_scale, cfg.max_duration)
+        sizes = [(d1 - d0 + 4) * (s1 + 4) for d0, d1, s1 in self._bands]
+        self._spans = [(sum(sizes[:i]), sum(sizes[:i + 1])) for i in range(len(sizes))]  # of each band in band_index
+        self.register_buffer("band_index", _band_index(self.boundary_matching.valid, self._bands), persistent=False)
 
     def forward(self, features: torch.Tensor) -> ProposalMaps:
         """features: Tensor[B, F, T] -> ProposalMaps."""
@@ -106,35 +110,59 @@ class ProposalGenerator(nn.Module):
         start = self.start_branch(base).squeeze(1)  # (B, T)
         end = self.end_branch(base).squeeze(1)  # (B, T)
         # The first 1x1 convolution is pointwise, so it runs on the valid cells only; every invalid cell
-        # holds BM's ReLU(bias) and so gets the same value, filled in afterwards (exactly BMN's output).
+        # holds BM's ReLU(bias) and so gets the same value, `fill` (exactly BMN's output).
         bm = self.boundary_matching
         first = self.map_head.reduce
         weight = first.weight.flatten(1)  # (map_channels, bm_channels)
         cells = torch.relu(F.linear(bm.cells(self.proposal_conv(base)), weight, first.bias))  # (B, V, map_channels)
         fill = torch.relu(F.linear(torch.relu(bm.bias), weight, first.bias))  # (map_channels,)
-        confidence = self._valid_region_head(bm.to_grid(cells, fill))  # (B, 2, D, T)
-        return ProposalMaps(start, end, confidence)
+        return ProposalMaps(start, end, self._valid_region_head(cells, fill))
 
-    def _valid_region_head(self, grid: torch.Tensor, bands: int = 4) -> torch.Tensor:
+    def _valid_region_head(self, cells: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
         """The map head's 3x3, 3x3, 1x1 convolutions where they matter: at the valid cells (s + d < T).
 
-        grid: Tensor[B, m, D, T] after the first 1x1 convolution and ReLU -> Tensor[B, 2, D, T]. Rows are
-        taken in `bands`; a band of rows d0 .. d1 - 1 needs columns s < T - d0 only, plus a two-cell halo
-        for the two 3x3 convolutions. Zeros stand where the plain convolution pads, so the valid cells get
-        exactly the plain stack's values (tested); cells past the video's end are 0 (nothing reads them).
+        cells: Tensor[B, V, m] at the valid cells after the first 1x1 convolution and ReLU, fill: Tensor[m]
+        at the other cells of the grid -> Tensor[B, 2, D, T]. Rows are taken in bands (`_bands`); a band of
+        rows d0 .. d1 - 1 needs columns s < T - d0 only, plus a two-cell halo for the two 3x3 convolutions.
+        Each band's input is gathered straight from `cells` (one row gather for every band, whose backward
+        is one scatter-add into the cells), so the D x T grid is never built. Zeros stand where the plain
+        convolution pads, so the valid cells get exactly the plain stack's values (tested); cells past the
+        video's end are 0 (nothing reads them).
         """
         head = self.map_head
-        conv_a, conv_b, conv_out = head.conv_a, head.conv_b, head.out
-        B, _, D, T = grid.shape
-        padded = F.pad(grid, (2, 2, 2, 2))  # (B, m, D + 4, T + 4): the convolutions' zero padding
-        out = grid.new_zeros(B, 2, D, T)
-        step = -(-D // bands)
-        for d0 in range(0, D, step):
-            d1, s1 = min(D, d0 + step), max(1, min(T, T - d0))
-            h = torch.relu(conv_a(padded[:, :, d0:d1 + 4, :s1 + 4]))  # rows d0-1..d1, cols -1..s1
-            rows = torch.arange(d0 - 1, d1 + 1, device=grid.device)[:, None]
-            cols = torch.arange(-1, s1 + 1, device=grid.device)[None, :]
-            h = h * ((rows >= 0) & (rows < D) & (cols >= 0) & (cols < T))  # outside the grid: the padding of conv_b
-            h = torch.relu(conv_b(h))  # (B, m, d1 - d0, s1)
-            out[:, :, d0:d1, :s1] = torch.sigmoid(conv_out(h))
-        return out * self.boundary_matching.valid
+        B, V, m = cells.shape
+        D, T = self.boundary_matching.D, self.boundary_matching.T
+        # rows V and V + 1 of each video: the cells past the video's end, and the convolutions' zero padding
+        table = torch.cat([cells, fill.expand(B, 1, m), cells.new_zeros(B, 1, m)], 1).flatten(0, 1)
+        shift = torch.arange(B, device=cells.device)[:, None] * (V + 2)
+        index = torch.cat([(self.band_index[a:b][None] + shift).flatten() for a, b in self._spans])
+        gathered = table.index_select(0, index).split([B * (b - a) for a, b in self._spans])  # band after band
+        out = []
+        for (d0, d1, s1), rows in zip(self._bands, gathered):
+            x = rows.view(B, d1 - d0 + 4, s1 + 4, m).permute(0, 3, 1, 2)  # rows d0-2..d1+1, cols -2..s1+1
+            h = torch.relu(head.conv_a(x))  # rows d0-1..d1, cols -1..s1
+            r = torch.arange(d0 - 1, d1 + 1, device=cells.device)[:, None]
+            c = torch.arange(-1, s1 + 1, device=cells.device)[None, :]
+            h = h * ((r >= 0) & (r < D) & (c >= 0) & (c < T))  # outside the grid: the padding of conv_b
+            h = torch.relu(head.conv_b(h))  # (B, m, d1 - d0, s1)
+            out.append(F.pad(torch.sigmoid(head.out(h)), (0, T - s1)))  # (B, 2, d1 - d0, T)
+        return torch.cat(out, 2) * self.boundary_matching.valid
+
+
+def _bands(temporal_scale: int, max_duration: int, count: int = 4) -> list[tuple[int, int, int]]:
+    """(d0, d1, s1) of each band of rows d0 .. d1 - 1 of the D x T map: its cells run to column s1 - 1."""
+    T, D = temporal_scale, max_duration
+    step = -(-D // count)
+    return [(d0, min(D, d0 + step), max(1, min(T, T - d0))) for d0 in range(0, D, step)]
+
+
+def _band_index(valid: torch.Tensor, bands: list[tuple[int, int, int]]) -> torch.Tensor:
+    """Row of each band position (rows d0-2 .. d1+1, columns -2 .. s1+1, row-major, band after band) in a
+    video's table of V valid cells (d-major), then row V (a cell past the video's end), then V + 1 (padding)."""
+    D, T = valid.shape
+    V = int(valid.sum())
+    grid = torch.full((D * T,), V, dtype=torch.long)
+    grid[valid.flatten()] = torch.arange(V)
+    padded = torch.full((D + 4, T + 4), V + 1, dtype=torch.long)
+    padded[2:D + 2, 2:T + 2] = grid.view(D, T)
+    return torch.cat([padded[d0:d1 + 4, :s1 + 4].flatten() for d0, d1, s1 in bands])
