@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "thumos_subset_comparison.py"
@@ -11,11 +10,7 @@ SCRIPT = Path(__file__).parents[1] / "benchmarks" / "thumos_subset_comparison.py
 def _script():
     spec = importlib.util.spec_from_file_location("thumos_subset_comparison", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    spec.loader.exec_module(module)  # it finds ablation.py beside itself
     return module
 
 
