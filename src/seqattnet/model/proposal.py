@@ -100,8 +100,7 @@ class ProposalGenerator(nn.Module):
                                                   impl=cfg.bm_impl)
         self.map_head = MapHead(cfg.bm_channels, cfg.map_channels, cfg.map_conv)
         self._bands = _bands(cfg.temporal_scale, cfg.max_duration)
-        sizes = [(d1 - d0 + 4) * (s1 + 4) for d0, d1, s1 in self._bands]
-        self._spans = [(sum(sizes[:i]), sum(sizes[:i + 1])) for i in range(len(sizes))]  # of each band in band_index
+        self._band_sizes = [(d1 - d0 + 4) * (s1 + 4) for d0, d1, s1 in self._bands]  # positions in band_index
         self.register_buffer("band_index", _band_index(self.boundary_matching.valid, self._bands), persistent=False)
 
     def forward(self, features: torch.Tensor) -> ProposalMaps:
@@ -135,8 +134,8 @@ class ProposalGenerator(nn.Module):
         # rows V and V + 1 of each video: the cells past the video's end, and the convolutions' zero padding
         table = torch.cat([cells, fill.expand(B, 1, m), cells.new_zeros(B, 1, m)], 1).flatten(0, 1)
         shift = torch.arange(B, device=cells.device)[:, None] * (V + 2)
-        index = torch.cat([(self.band_index[a:b][None] + shift).flatten() for a, b in self._spans])
-        gathered = table.index_select(0, index).split([B * (b - a) for a, b in self._spans])  # band after band
+        index = torch.cat([(band[None] + shift).flatten() for band in self.band_index.split(self._band_sizes)])
+        gathered = table.index_select(0, index).split([B * n for n in self._band_sizes])  # band after band
         out = []
         for (d0, d1, s1), rows in zip(self._bands, gathered):
             x = rows.view(B, d1 - d0 + 4, s1 + 4, m).permute(0, 3, 1, 2)  # rows d0-2..d1+1, cols -2..s1+1
