@@ -23,9 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablation import Recipe, train_run  # noqa: E402  (benchmarks/ is not a package)
-from bench_thumos_training import BUILT_IN, REFERENCE  # noqa: E402
+from bench_thumos_training import REFERENCE  # noqa: E402
 
-from seqattnet.config import load_config  # noqa: E402
 from seqattnet.engine.build import ensure_synthetic_data  # noqa: E402
 
 
@@ -53,12 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     data, out = Path(args.data).resolve(), Path(args.out).resolve()
-    ensure_synthetic_data(load_config("thumos14", [f"data.root={data}", *BUILT_IN]), progress=True)
+    recipe, scores = Recipe("thumos14"), {}
+    ensure_synthetic_data(recipe.load([f"data.root={data}"]), progress=True)  # the recipe's built-in data
     subset_annotations(data / "annotations.json", out / "data" / "annotations.json", args.videos, args.test_videos)
     common = [f"data.root={out / 'data'}", "synthetic.generate=false", f"data.features={data / 'features'}",
               f"data.classes={data / 'classes.txt'}", f"train.seed={args.seed}", f"train.num_threads={args.threads}",
               *args.set]
-    recipe, scores = Recipe("thumos14"), {}
     for name, extra in {"recipe": [], "reference": REFERENCE}.items():
         scores[name] = train_run(recipe, out, name, [*extra, *common], reuse=True)[""]
         print(f"{name}: average mAP {scores[name]['average_mAP']:.2f} on the Test videos, "
